@@ -1,0 +1,42 @@
+// Type-checked lint. Layer boundaries (DESIGN.md §2) are enforced with restricted imports.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layer = (files, patterns) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns }] },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
+    },
+  },
+  // The floor stands alone: it sees shared types only, never the gate or anything with I/O.
+  layer(['floor/**/*.ts'], [
+    { group: ['../src/*', '!../src/shared', '../src/*/**', '!../src/shared/**'], message: 'floor/ may import only src/shared types.' },
+    { group: ['node:fs', 'node:fs/*', 'fs', 'node:net', 'node:child_process'], message: 'floor/ does no I/O.' },
+  ]),
+  // The gate is pure: no file system, network, processes or clock.
+  layer(['src/gate/**/*.ts'], [
+    { group: ['node:fs', 'node:fs/*', 'fs', 'node:net', 'node:child_process', '../audit/*', '../config/*', '../cli/*'], message: 'src/gate is pure; it may import floor, shared and errors only.' },
+  ]),
+  layer(['src/audit/**/*.ts'], [
+    { group: ['../gate/*', '../config/*', '../cli/*'], message: 'src/audit may import errors and shared only.' },
+  ]),
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+);
