@@ -1,0 +1,632 @@
+/**
+ * Splits a command line into simple commands with a real bash parser (tree-sitter-bash), so
+ * rules match argv, never the raw string (DESIGN.md §4.3). Everything the parser cannot see
+ * through is recorded as an opaque reason; the gate never lets a wildcard rule allow such a
+ * line. Commands found inside substitutions, subshells, `eval`, `bash -c` code and wrappers
+ * (`sudo`, `timeout`, ...) are kept as `nested` so the floor and deny rules still see them.
+ */
+import { createRequire } from 'node:module';
+import { Language, Parser, type Node } from 'web-tree-sitter';
+import type { OpaqueReason, ShellAnalysis, ShellRedirect, ShellWord, SimpleCommand } from '../shared/types.js';
+
+/** Lines longer than this are not parsed at all: they are opaque and only the floor's text checks run. */
+export const MAX_PARSED_LINE = 64 * 1024;
+/** How deep `bash -c "bash -c ..."` and `eval` are followed before giving up as too complex. */
+const MAX_CODE_DEPTH = 4;
+/** How deep the syntax tree is walked before giving up as too complex. */
+const MAX_TREE_DEPTH = 200;
+
+/** A parser ready for use; `parse` is synchronous and safe to call on any input. */
+export interface ShellParser {
+  parse(line: string): ShellAnalysis;
+}
+
+const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'yash', 'posh', 'rbash']);
+
+/** Interpreters whose code-in-an-argument flag hides a program from rules. */
+const CODE_FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['python', ['-c']],
+  ['perl', ['-e', '-E']],
+  ['ruby', ['-e']],
+  ['node', ['-e', '--eval', '-p', '--print']],
+  ['nodejs', ['-e', '--eval', '-p', '--print']],
+  ['deno', ['eval']],
+  ['bun', ['-e', '--eval']],
+  ['php', ['-r']],
+  ['lua', ['-e']],
+  ['luajit', ['-e']],
+  ['tclsh', []],
+  ['Rscript', ['-e']],
+  ['osascript', ['-e']],
+  ['pwsh', ['-c', '-Command', '-command']],
+  ['powershell', ['-c', '-Command', '-command']],
+  ['su', ['-c', '--command']],
+  ['runuser', ['-c', '--command']],
+]);
+
+/** Programs whose first operand is a program text (awk's, sed's `e` command). */
+const PROGRAM_TEXT_TOOLS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'busybox']);
+
+/** The program a path or versioned name stands for: `/usr/bin/python3.11` → `python`. */
+export function programBase(program: string): string {
+  const slash = program.lastIndexOf('/');
+  const base = slash === -1 ? program : program.slice(slash + 1);
+  return base.replace(/(?<=[a-z])[\d.]+$/, '');
+}
+
+/** Creates the parser: loads the WebAssembly bash grammar once. */
+export async function createShellParser(): Promise<ShellParser> {
+  await Parser.init();
+  const require = createRequire(import.meta.url);
+  const language = await Language.load(require.resolve('tree-sitter-bash/tree-sitter-bash.wasm'));
+  const parser = new Parser();
+  parser.setLanguage(language);
+  return { parse: (line) => analyze(parser, line, 0) };
+}
+
+interface Collector {
+  readonly commands: SimpleCommand[];
+  readonly opaque: Set<OpaqueReason>;
+  readonly parser: Parser;
+  readonly codeDepth: number;
+}
+
+interface WalkContext {
+  readonly nested: boolean;
+  readonly pipedInto: boolean;
+  readonly redirects: readonly ShellRedirect[];
+  readonly depth: number;
+}
+
+const TOP: WalkContext = { nested: false, pipedInto: false, redirects: [], depth: 0 };
+
+function analyze(parser: Parser, line: string, codeDepth: number): ShellAnalysis {
+  const collector: Collector = { commands: [], opaque: new Set(), parser, codeDepth };
+  // eslint-disable-next-line no-control-regex -- these characters are what is being refused
+  if (/[\u0000\r]/.test(line)) collector.opaque.add('control_character');
+  if (/\\\r?\n/.test(line)) collector.opaque.add('line_continuation');
+  if (line.length > MAX_PARSED_LINE) {
+    collector.opaque.add('too_complex');
+    return freeze(line, collector);
+  }
+  const tree = parser.parse(line);
+  if (tree === null) {
+    collector.opaque.add('unparseable');
+    return freeze(line, collector);
+  }
+  try {
+    const root = tree.rootNode;
+    if (root.hasError) collector.opaque.add('unparseable');
+    walkStatements(root, TOP, collector);
+  } finally {
+    tree.delete();
+  }
+  return freeze(line, collector);
+}
+
+function freeze(line: string, collector: Collector): ShellAnalysis {
+  return Object.freeze({
+    line,
+    commands: Object.freeze(collector.commands),
+    opaque: Object.freeze([...collector.opaque]),
+  });
+}
+
+function markOpaque(ctx: WalkContext, collector: Collector, reason: OpaqueReason): WalkContext {
+  collector.opaque.add(reason);
+  return { ...ctx, nested: true };
+}
+
+/** Walks a node that holds statements (program, list, pipeline, compound bodies, ...). */
+function walkStatements(node: Node, ctx: WalkContext, collector: Collector): void {
+  if (ctx.depth > MAX_TREE_DEPTH) {
+    collector.opaque.add('too_complex');
+    return;
+  }
+  const next: WalkContext = { ...ctx, depth: ctx.depth + 1 };
+  for (const child of node.children) {
+    if (child === null) continue;
+    if (!child.isNamed) {
+      // `&` between statements backgrounds the one before it.
+      if (child.type === '&') collector.opaque.add('background');
+      continue;
+    }
+    walkStatement(child, next, collector);
+  }
+}
+
+function walkStatement(node: Node, ctx: WalkContext, collector: Collector): void {
+  switch (node.type) {
+    case 'comment':
+      return;
+    case 'command':
+      collectCommand(node, ctx, collector);
+      return;
+    case 'list':
+    case 'program':
+      walkStatements(node, ctx, collector);
+      return;
+    case 'pipeline':
+      walkPipeline(node, ctx, collector);
+      return;
+    case 'redirected_statement':
+      walkRedirected(node, ctx, collector);
+      return;
+    case 'subshell':
+    case 'compound_statement':
+      walkStatements(node, markOpaque(ctx, collector, 'subshell'), collector);
+      return;
+    case 'function_definition':
+      walkStatements(node, markOpaque(ctx, collector, 'function_definition'), collector);
+      return;
+    case 'if_statement':
+    case 'elif_clause':
+    case 'else_clause':
+    case 'while_statement':
+    case 'for_statement':
+    case 'c_style_for_statement':
+    case 'case_statement':
+    case 'case_item':
+    case 'do_group':
+    case 'negated_command':
+    case 'test_command':
+      walkStatements(node, markOpaque(ctx, collector, 'control_flow'), collector);
+      walkWordsIn(node, ctx, collector);
+      return;
+    case 'variable_assignment':
+    case 'variable_assignments':
+    case 'declaration_command':
+    case 'unset_command':
+      // Setting PATH, IFS or any variable changes what later commands mean.
+      collector.opaque.add('env_prefix');
+      collectDeclaration(node, ctx, collector);
+      return;
+    default:
+      // Anything this walker does not know is never allowed; commands inside are still seen.
+      collector.opaque.add(node.isError || node.isMissing ? 'unparseable' : 'too_complex');
+      walkStatements(node, { ...ctx, nested: true }, collector);
+      walkWordsIn(node, { ...ctx, nested: true }, collector);
+  }
+}
+
+function walkPipeline(node: Node, ctx: WalkContext, collector: Collector): void {
+  let first = true;
+  for (const child of node.children) {
+    if (child === null) continue;
+    if (!child.isNamed) {
+      if (child.type === '&') collector.opaque.add('background');
+      continue;
+    }
+    walkStatement(child, { ...ctx, pipedInto: ctx.pipedInto || !first, depth: ctx.depth + 1 }, collector);
+    first = false;
+  }
+}
+
+function walkRedirected(node: Node, ctx: WalkContext, collector: Collector): void {
+  const redirects: ShellRedirect[] = [];
+  for (const child of node.childrenForFieldName('redirect')) {
+    if (child !== null) redirects.push(redirectOf(child, ctx, collector));
+  }
+  const body = node.childForFieldName('body');
+  const inner: WalkContext = { ...ctx, redirects: [...ctx.redirects, ...redirects], depth: ctx.depth + 1 };
+  if (body === null) {
+    // A redirect with no command (`> file`) still truncates the file: keep it visible to the floor.
+    collector.opaque.add('redirect');
+    collector.commands.push(freezeCommand([literalWord(':')], [], inner, ['redirect']));
+    return;
+  }
+  walkStatement(body, inner, collector);
+}
+
+function redirectOf(node: Node, ctx: WalkContext, collector: Collector): ShellRedirect {
+  const descriptor = node.childForFieldName('descriptor');
+  const fd = descriptor === null ? undefined : Number(descriptor.text);
+  const operator = node.children.find((c) => c !== null && !c.isNamed)?.type ?? '';
+  if (node.type === 'heredoc_redirect') {
+    collector.opaque.add('heredoc');
+    walkWordsIn(node, { ...ctx, nested: true }, collector);
+    return { kind: 'heredoc', operator, fd, target: undefined };
+  }
+  if (node.type === 'herestring_redirect') {
+    collector.opaque.add('heredoc');
+    const word = node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor');
+    return { kind: 'herestring', operator, fd, target: word == null ? undefined : wordOf(word, ctx, collector) };
+  }
+  const destination = node.childForFieldName('destination') ?? node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor') ?? null;
+  const target = destination === null ? undefined : wordOf(destination, ctx, collector);
+  const isDup = operator.endsWith('&') || (operator.startsWith('<&') || operator.startsWith('>&')) && target !== undefined && /^(\d+|-)$/.test(target.text);
+  return { kind: isDup ? 'dup' : 'file', operator, fd, target };
+}
+
+function collectCommand(node: Node, ctx: WalkContext, collector: Collector): void {
+  const argv: ShellWord[] = [];
+  const assignments: string[] = [];
+  const redirects: ShellRedirect[] = [...ctx.redirects];
+  const opaque = new Set<OpaqueReason>();
+  for (const child of node.namedChildren) {
+    if (child === null) continue;
+    switch (child.type) {
+      case 'variable_assignment':
+        assignments.push(child.text);
+        opaque.add('env_prefix');
+        walkWordsIn(child, { ...ctx, nested: true }, collector);
+        break;
+      case 'command_name': {
+        const inner = child.firstNamedChild;
+        argv.push(inner === null ? wordOf(child, ctx, collector) : wordOf(inner, ctx, collector));
+        break;
+      }
+      case 'file_redirect':
+      case 'heredoc_redirect':
+      case 'herestring_redirect':
+        redirects.push(redirectOf(child, ctx, collector));
+        break;
+      case 'comment':
+        break;
+      default:
+        argv.push(wordOf(child, ctx, collector));
+    }
+  }
+  if (argv.length === 0) {
+    // Only assignments and redirects: `X=1 > file`.
+    argv.push(literalWord(':'));
+    opaque.add('env_prefix');
+  }
+  const program = argv[0];
+  if (program !== undefined && (!program.static || program.glob || program.brace)) opaque.add('dynamic_program');
+  for (const redirect of redirects) {
+    if (redirect.kind === 'heredoc' || redirect.kind === 'herestring') opaque.add('heredoc');
+    else if (redirect.kind === 'file' && !isHarmlessRedirect(redirect)) opaque.add('redirect');
+  }
+  for (const word of argv) if (word.raw.startsWith("$'")) opaque.add('ansi_c_quoting');
+  const command = freezeCommand(argv, assignments, { ...ctx, redirects }, [...opaque]);
+  collector.commands.push(command);
+  for (const reason of opaque) collector.opaque.add(reason);
+  followCode(command, ctx, collector);
+}
+
+/** `2>/dev/null` and friends write nowhere a rule needs to know about. */
+function isHarmlessRedirect(redirect: ShellRedirect): boolean {
+  const target = redirect.target;
+  return target !== undefined && target.static && target.text === '/dev/null';
+}
+
+function collectDeclaration(node: Node, ctx: WalkContext, collector: Collector): void {
+  const words: ShellWord[] = [];
+  for (const child of node.children) {
+    if (child === null) continue;
+    if (!child.isNamed) {
+      if (/^[a-z]+$/.test(child.type)) words.push(literalWord(child.type));
+      continue;
+    }
+    words.push(wordOf(child, { ...ctx, nested: true }, collector));
+  }
+  if (words.length === 0) words.push(literalWord(':'));
+  collector.commands.push(freezeCommand(words, [], { ...ctx, nested: true }, ['env_prefix']));
+}
+
+function freezeCommand(argv: readonly ShellWord[], assignments: readonly string[], ctx: WalkContext, opaque: readonly OpaqueReason[]): SimpleCommand {
+  return Object.freeze({
+    argv: Object.freeze([...argv]),
+    assignments: Object.freeze([...assignments]),
+    redirects: Object.freeze([...ctx.redirects]),
+    pipedInto: ctx.pipedInto,
+    position: ctx.nested ? 'nested' : 'top',
+    opaque: Object.freeze([...opaque]),
+  });
+}
+
+function literalWord(text: string): ShellWord {
+  return { raw: text, text, static: true, glob: false, brace: false, tilde: false };
+}
+
+/** Walks a node's descendants for substitutions, whose commands run too. */
+function walkWordsIn(node: Node, ctx: WalkContext, collector: Collector): void {
+  for (const child of node.namedChildren) {
+    if (child === null) continue;
+    if (child.type === 'command_substitution' || child.type === 'process_substitution') {
+      collector.opaque.add('substitution');
+      walkStatements(child, { ...ctx, nested: true, redirects: [], depth: ctx.depth + 1 }, collector);
+    } else if (ctx.depth < MAX_TREE_DEPTH && !isStatement(child.type)) {
+      walkWordsIn(child, { ...ctx, depth: ctx.depth + 1 }, collector);
+    }
+  }
+}
+
+const STATEMENT_TYPES = new Set(['command', 'list', 'pipeline', 'redirected_statement', 'subshell', 'compound_statement', 'function_definition', 'if_statement', 'while_statement', 'for_statement', 'c_style_for_statement', 'case_statement', 'negated_command', 'variable_assignment', 'declaration_command', 'unset_command', 'do_group']);
+
+function isStatement(type: string): boolean {
+  return STATEMENT_TYPES.has(type);
+}
+
+interface WordParts {
+  text: string;
+  static: boolean;
+  glob: boolean;
+  brace: boolean;
+}
+
+/** Turns one argument node into a word, applying bash's quote removal. */
+function wordOf(node: Node, ctx: WalkContext, collector: Collector): ShellWord {
+  const parts: WordParts = { text: '', static: true, glob: false, brace: false };
+  appendWord(node, parts, ctx, collector, ctx.depth);
+  const raw = node.text;
+  return Object.freeze({
+    raw,
+    text: parts.text,
+    static: parts.static,
+    glob: parts.glob,
+    brace: parts.brace,
+    tilde: raw.startsWith('~'),
+  });
+}
+
+function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: Collector, depth: number): void {
+  if (depth > MAX_TREE_DEPTH) {
+    collector.opaque.add('too_complex');
+    parts.static = false;
+    return;
+  }
+  switch (node.type) {
+    case 'word':
+    case 'number':
+    case 'special_character': {
+      const unquoted = unescapeUnquoted(node.text);
+      parts.text += unquoted.text;
+      if (unquoted.glob) parts.glob = true;
+      if (unquoted.brace) parts.brace = true;
+      return;
+    }
+    case 'raw_string':
+      parts.text += node.text.slice(1, -1);
+      return;
+    case 'string':
+      appendDoubleQuoted(node, parts, ctx, collector);
+      return;
+    case 'concatenation':
+      for (const child of node.children) if (child !== null) appendWord(child, parts, ctx, collector, depth + 1);
+      return;
+    case 'brace_expression':
+      parts.text += node.text;
+      parts.brace = true;
+      return;
+    case 'extglob_pattern':
+      parts.text += node.text;
+      parts.glob = true;
+      return;
+    case 'ansi_c_string':
+      collector.opaque.add('ansi_c_quoting');
+      parts.static = false;
+      parts.text += node.text;
+      return;
+    case 'command_substitution':
+    case 'process_substitution':
+      collector.opaque.add('substitution');
+      parts.static = false;
+      parts.text += node.text;
+      walkStatements(node, { ...ctx, nested: true, pipedInto: false, redirects: [], depth: depth + 1 }, collector);
+      return;
+    case 'simple_expansion':
+    case 'expansion':
+    case 'arithmetic_expansion':
+    case 'translated_string':
+      collector.opaque.add('expansion');
+      parts.static = false;
+      parts.text += node.text;
+      walkWordsIn(node, { ...ctx, nested: true }, collector);
+      return;
+    default:
+      if (!node.isNamed) {
+        // Anonymous tokens inside a concatenation are literal text (`=`, `:`, ...),
+        // except the ones bash expands.
+        const unquoted = unescapeUnquoted(node.text);
+        parts.text += unquoted.text;
+        if (unquoted.glob) parts.glob = true;
+        if (unquoted.brace) parts.brace = true;
+        return;
+      }
+      collector.opaque.add(node.isError || node.isMissing ? 'unparseable' : 'too_complex');
+      parts.static = false;
+      parts.text += node.text;
+      walkWordsIn(node, { ...ctx, nested: true }, collector);
+  }
+}
+
+function appendDoubleQuoted(node: Node, parts: WordParts, ctx: WalkContext, collector: Collector): void {
+  let dynamic = false;
+  for (const child of node.namedChildren) {
+    if (child === null || child.type === 'string_content') continue;
+    dynamic = true;
+    appendWord(child, { text: '', static: true, glob: false, brace: false }, ctx, collector, ctx.depth + 1);
+  }
+  const body = node.text.slice(1, -1);
+  parts.text += body.replace(/\\([$`"\\\n])/g, (_m, c: string) => (c === '\n' ? '' : c));
+  if (dynamic) parts.static = false;
+}
+
+/** Removes backslash escapes from an unquoted word and notes what bash would expand in it. */
+function unescapeUnquoted(raw: string): { text: string; glob: boolean; brace: boolean } {
+  let text = '';
+  let glob = false;
+  let braceOpen = -1;
+  let brace = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as string;
+    if (c === '\\') {
+      i++;
+      if (i < raw.length && raw[i] !== '\n') text += raw[i] ?? '';
+      continue;
+    }
+    if (c === '*' || c === '?' || c === '[') glob = true;
+    if (c === '{') braceOpen = i;
+    if (c === '}' && braceOpen !== -1) {
+      const inside = raw.slice(braceOpen + 1, i);
+      if (inside.includes(',') || inside.includes('..')) brace = true;
+    }
+    text += c;
+  }
+  return { text, glob, brace };
+}
+
+/**
+ * Follows code hidden in arguments: `bash -c CODE`, `eval ARGS`, and wrappers such as
+ * `sudo CMD`. What is found becomes nested commands, seen by the floor and deny rules.
+ */
+function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collector): void {
+  const program = command.argv[0];
+  if (program === undefined || !program.static) return;
+  const base = programBase(program.text);
+  const args = command.argv.slice(1);
+  if (base === 'eval') {
+    collector.opaque.add('eval');
+    parseCode(args, ctx, collector);
+    return;
+  }
+  if (SHELLS.has(base)) {
+    const code = shellCodeArgument(args);
+    if (code !== undefined) {
+      collector.opaque.add('interpreter_code');
+      parseCode([code], ctx, collector);
+    }
+    return;
+  }
+  const flags = CODE_FLAGS.get(base);
+  if (flags !== undefined) {
+    const index = args.findIndex((a) => flags.includes(a.text) || flags.some((f) => f.length === 2 && a.text.startsWith('-') && !a.text.startsWith('--') && a.text.includes(f[1] as string)));
+    if (index !== -1 || base === 'tclsh') {
+      collector.opaque.add('interpreter_code');
+      if (base === 'su' || base === 'runuser') {
+        const code = args[index + 1];
+        if (code !== undefined) parseCode([code], ctx, collector);
+      }
+    }
+    return;
+  }
+  if (PROGRAM_TEXT_TOOLS.has(base)) {
+    collector.opaque.add('interpreter_code');
+    return;
+  }
+  if (base === 'find' && args.some((a) => /^-(exec|execdir|ok|okdir)$/.test(a.text))) {
+    collector.opaque.add('interpreter_code');
+    for (let i = 0; i < args.length; i++) {
+      if (!/^-(exec|execdir|ok|okdir)$/.test((args[i] as ShellWord).text)) continue;
+      const end = args.findIndex((a, j) => j > i && (a.text === ';' || a.text === '+'));
+      const inner = args.slice(i + 1, end === -1 ? undefined : end);
+      if (inner.length > 0) pushWrapped(inner, command, collector);
+    }
+    return;
+  }
+  const inner = unwrap(base, args);
+  if (inner !== undefined && inner.length > 0) pushWrapped(inner, command, collector);
+}
+
+function pushWrapped(argv: readonly ShellWord[], outer: SimpleCommand, collector: Collector): void {
+  const nested: SimpleCommand = Object.freeze({
+    argv: Object.freeze([...argv]),
+    assignments: Object.freeze([]),
+    redirects: outer.redirects,
+    pipedInto: outer.pipedInto,
+    position: 'nested',
+    opaque: outer.opaque,
+  });
+  collector.commands.push(nested);
+  const base = argv[0]?.static === true ? programBase(argv[0].text) : '';
+  // The wrapped program may itself be a shell or another wrapper (`sudo bash -c ...`).
+  if (base !== '') followCode(nested, { nested: true, pipedInto: outer.pipedInto, redirects: outer.redirects, depth: 0 }, collector);
+}
+
+/** The CODE in `bash [-opts] -c CODE`, or `bash -lc CODE`. */
+function shellCodeArgument(args: readonly ShellWord[]): ShellWord | undefined {
+  let sawC = false;
+  for (const arg of args) {
+    if (!sawC && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg.text)) {
+      sawC = true;
+      continue;
+    }
+    if (arg.text.startsWith('-') && arg.text !== '-' && arg.text !== '--') continue;
+    if (arg.text === '--') continue;
+    return sawC ? arg : undefined;
+  }
+  return undefined;
+}
+
+function parseCode(words: readonly ShellWord[], ctx: WalkContext, collector: Collector): void {
+  if (words.length === 0) return;
+  if (collector.codeDepth >= MAX_CODE_DEPTH || words.some((w) => !w.static)) {
+    collector.opaque.add('too_complex');
+    return;
+  }
+  const inner = analyze(collector.parser, words.map((w) => w.text).join(' '), collector.codeDepth + 1);
+  for (const reason of inner.opaque) collector.opaque.add(reason);
+  for (const command of inner.commands) {
+    collector.commands.push({ ...command, position: 'nested', pipedInto: command.pipedInto || ctx.pipedInto });
+  }
+}
+
+/** Options of common wrappers that take a value, so the value is not taken for the program. */
+const WRAPPER_VALUE_OPTIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['sudo', new Set(['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-U', '-T', '-R', '--user', '--group', '--chdir', '--prompt', '--host'])],
+  ['doas', new Set(['-u', '-C'])],
+  ['env', new Set(['-u', '--unset', '-C', '--chdir', '-S', '--split-string'])],
+  ['timeout', new Set(['-s', '--signal', '-k', '--kill-after'])],
+  ['nice', new Set(['-n', '--adjustment'])],
+  ['ionice', new Set(['-c', '-n', '-p', '-P', '-u', '--class', '--classdata'])],
+  ['xargs', new Set(['-a', '-d', '-E', '-e', '-I', '-i', '-L', '-l', '-n', '-P', '-s', '--arg-file', '--delimiter', '--max-args', '--max-procs', '--max-lines', '--replace'])],
+  ['stdbuf', new Set(['-i', '-o', '-e'])],
+  ['exec', new Set(['-a'])],
+  ['strace', new Set(['-e', '-o', '-p', '-s', '-u', '-E'])],
+  ['ltrace', new Set(['-e', '-o', '-p', '-s', '-u'])],
+  ['taskset', new Set([])],
+  ['chrt', new Set([])],
+  ['watch', new Set(['-n', '-d', '--interval'])],
+  ['flock', new Set(['-w', '--timeout', '-E', '--conflict-exit-code'])],
+  ['time', new Set(['-f', '-o', '--format', '--output'])],
+  ['command', new Set([])],
+  ['builtin', new Set([])],
+  ['nohup', new Set([])],
+  ['setsid', new Set([])],
+  ['unbuffer', new Set([])],
+  ['chroot', new Set(['--userspec', '--groups'])],
+  ['caffeinate', new Set([])],
+  ['firejail', new Set([])],
+]);
+
+/** Wrappers that take one positional before the program (`timeout 5 CMD`, `chroot DIR CMD`). */
+const WRAPPER_LEADING_POSITIONALS: ReadonlyMap<string, number> = new Map([
+  ['timeout', 1],
+  ['chroot', 1],
+  ['taskset', 1],
+  ['chrt', 1],
+  ['flock', 1],
+]);
+
+/** The wrapped command of a wrapper, or undefined when `base` is not a wrapper. */
+function unwrap(base: string, args: readonly ShellWord[]): readonly ShellWord[] | undefined {
+  const valueOptions = WRAPPER_VALUE_OPTIONS.get(base);
+  if (valueOptions === undefined) return undefined;
+  if (base === 'command' && args.some((a) => a.text === '-v' || a.text === '-V')) return undefined;
+  let positionals = WRAPPER_LEADING_POSITIONALS.get(base) ?? 0;
+  let i = 0;
+  while (i < args.length) {
+    const text = (args[i] as ShellWord).text;
+    if (text === '--') {
+      i++;
+      break;
+    }
+    if (text.startsWith('-') && text.length > 1) {
+      i += valueOptions.has(text) ? 2 : 1;
+      continue;
+    }
+    if (base === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text)) {
+      i++;
+      continue;
+    }
+    if (positionals > 0) {
+      positionals--;
+      i++;
+      continue;
+    }
+    break;
+  }
+  return args.slice(i);
+}

@@ -1,0 +1,85 @@
+/**
+ * The real file system behind the gate's PathResolver: follows symlinks to what would be
+ * opened, including dangling links and paths that do not exist yet.
+ */
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { collapse } from '../../floor/paths.js';
+import { systemErrorCode } from '../errors.js';
+import type { PathResolution, PathResolver } from '../gate/gate.js';
+
+/** Symlink hops followed before a path is called a loop, as Linux's MAXSYMLINKS. */
+const MAX_HOPS = 40;
+
+/** Creates a resolver over the real file system. */
+export function createFsPathResolver(): PathResolver {
+  return { resolve };
+}
+
+function resolve(absolutePath: string): PathResolution {
+  // lstat without throwing first: most command arguments are not files, and an exception
+  // per missing path costs more than the rest of a decision.
+  let exists: boolean;
+  try {
+    exists = lstatSync(absolutePath, { throwIfNoEntry: false }) !== undefined;
+  } catch (error) {
+    const code = systemErrorCode(error);
+    // ENOTDIR: a component is a file, so nothing below it can exist; walk it like a missing path.
+    if (code !== 'ENOTDIR') return { kind: 'error', reason: code ?? String(error) };
+    exists = false;
+  }
+  if (!exists) return resolveMissing(absolutePath);
+  try {
+    return { kind: 'resolved', path: realpathSync.native(absolutePath) };
+  } catch (error) {
+    const code = systemErrorCode(error);
+    // A dangling symlink exists for lstat but not for realpath: follow it by hand.
+    if (code === 'ENOENT') return resolveMissing(absolutePath);
+    return { kind: 'error', reason: code ?? String(error) };
+  }
+}
+
+/**
+ * Walks a path that does not fully exist, component by component: an existing component is
+ * taken as it is, a symlink (dangling or not) is followed, and the first missing component
+ * ends the walk with the rest appended unchanged.
+ */
+function resolveMissing(absolutePath: string): PathResolution {
+  let pending = collapse(absolutePath).split('/').filter((s) => s.length > 0);
+  let current = '/';
+  for (let hops = 0; pending.length > 0; ) {
+    const segment = pending[0] as string;
+    // `..` inside a link target applies to the real directory reached so far, which is
+    // what the kernel does; collapsing it as text first would be wrong after a symlink.
+    if (segment === '.' || segment === '..') {
+      pending = pending.slice(1);
+      if (segment === '..') current = current.lastIndexOf('/') <= 0 ? '/' : current.slice(0, current.lastIndexOf('/'));
+      continue;
+    }
+    const next = current === '/' ? `/${segment}` : `${current}/${segment}`;
+    let isLink: boolean;
+    try {
+      const stats = lstatSync(next, { throwIfNoEntry: false });
+      if (stats === undefined) return { kind: 'resolved', path: collapse([current, ...pending].join('/')) };
+      isLink = stats.isSymbolicLink();
+    } catch (error) {
+      const code = systemErrorCode(error);
+      if (code === 'ENOTDIR') return { kind: 'resolved', path: collapse([current, ...pending].join('/')) };
+      return { kind: 'error', reason: code ?? String(error) };
+    }
+    pending = pending.slice(1);
+    if (!isLink) {
+      current = next;
+      continue;
+    }
+    if (++hops > MAX_HOPS) return { kind: 'error', reason: 'ELOOP: too many levels of symbolic links' };
+    let target: string;
+    try {
+      target = readlinkSync(next);
+    } catch (error) {
+      return { kind: 'error', reason: systemErrorCode(error) ?? String(error) };
+    }
+    if (target.startsWith('/')) current = '/';
+    pending = [...target.split('/').filter((s) => s.length > 0), ...pending];
+  }
+  return { kind: 'resolved', path: current };
+}
