@@ -79,8 +79,8 @@ export function commandPathCandidates(ctx: FloorContext, analysis: ShellAnalysis
   return [...out];
 }
 
-/** How many candidate paths commandPathCandidates returns at most. */
-const MAX_CANDIDATES = 256;
+/** How many candidate paths commandPathCandidates returns at most; a caller that gets this many knows it may have been cut. */
+export const MAX_CANDIDATES = 256;
 /** Past this many candidate checks the line is denied: a line must not hide a path behind volume. */
 const MAX_CHECKED_PATHS = 10_000;
 /** How many extra working directories (`cd X && …`) relative arguments are also taken against. */

@@ -3,7 +3,7 @@
  * (ask over allow within a scope), then the mode default (DESIGN.md §4.1). Pure: the file
  * system is reached only through the PathResolver it is handed.
  */
-import { commandPathCandidates, floorCheckCommand, floorCheckPath } from '../../floor/index.js';
+import { commandPathCandidates, floorCheckCommand, floorCheckPath, MAX_CANDIDATES } from '../../floor/index.js';
 import { normalizePath } from '../../floor/paths.js';
 import { CmdopError } from '../errors.js';
 import type { FloorContext, FloorHit, ShellAnalysis, SimpleCommand } from '../shared/types.js';
@@ -45,6 +45,9 @@ const MODE_TABLE: Readonly<Record<Mode, Readonly<Record<ToolClass, Decision>>>> 
 };
 
 const MAX_TARGET_LENGTH = 256 * 1024;
+
+/** Resolution errors that mean a path exists but cannot be followed, as opposed to text that is no path. */
+const UNFOLLOWABLE = /^(ELOOP|EACCES|EPERM)\b/;
 
 /** A part of a target that rules are matched against: one simple command, or one path form. */
 interface Part {
@@ -107,11 +110,22 @@ export function createGateWithParser(options: GateOptions, parser: ShellParser):
     return decideParts(request, policy, parts, transparent, why);
   }
 
-  /** Command arguments that are symlinks into protected places. */
+  /**
+   * Command arguments that are symlinks into protected places. A path that cannot be followed
+   * (a loop, no permission) is denied, as for path targets; an argument too long to be a
+   * file name is text, not a path. A line with more paths than are followed is denied whole.
+   */
   function resolvedArgumentHit(ctx: FloorContext, analysis: ShellAnalysis): FloorHit | undefined {
-    for (const candidate of commandPathCandidates(ctx, analysis)) {
+    const candidates = commandPathCandidates(ctx, analysis);
+    if (candidates.length >= MAX_CANDIDATES) {
+      return { entry: 'too_many_paths', reason: `the line names ${MAX_CANDIDATES} or more paths, more than the gate follows through symlinks; split it into smaller commands` };
+    }
+    for (const candidate of candidates) {
       const resolution = resolver.resolve(candidate);
-      if (resolution.kind === 'error') continue;
+      if (resolution.kind === 'error') {
+        if (!UNFOLLOWABLE.test(resolution.reason)) continue;
+        return { entry: 'unresolvable_path', reason: `"${candidate}" could not be resolved (${resolution.reason}); a path the gate cannot follow is denied` };
+      }
       if (resolution.path === candidate) continue;
       const hit = floorCheckPath(ctx, resolution.path);
       if (hit !== undefined) {

@@ -47,11 +47,15 @@ const CODE_FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
 /** Programs whose first operand is a program text (awk's, sed's `e` command). */
 const PROGRAM_TEXT_TOOLS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'busybox']);
 
-/** The program a path or versioned name stands for: `/usr/bin/python3.11` → `python`. */
+/** The program a path names: `/usr/bin/rm` → `rm`. */
 export function programBase(program: string): string {
   const slash = program.lastIndexOf('/');
-  const base = slash === -1 ? program : program.slice(slash + 1);
-  return base.replace(/(?<=[a-z])[\d.]+$/, '');
+  return slash === -1 ? program : program.slice(slash + 1);
+}
+
+/** An interpreter's name without its version: `python3.11` → `python`, `perl5` → `perl`. */
+export function interpreterName(program: string): string {
+  return programBase(program).replace(/(?<=[a-z])[\d.]+$/, '');
 }
 
 /** Creates the parser: loads the WebAssembly bash grammar once. */
@@ -96,8 +100,13 @@ function analyze(parser: Parser, line: string, codeDepth: number): ShellAnalysis
   }
   try {
     const root = tree.rootNode;
-    if (root.hasError) collector.opaque.add('unparseable');
     walkStatements(root, TOP, collector);
+    if (root.hasError) {
+      collector.opaque.add('unparseable');
+      // Error recovery can glue commands together (`git ==; rm` parses as one git command),
+      // so deny rules and the floor also get a naive split of the raw text.
+      for (const { argv, piped } of shadowSplit(line)) collector.commands.push(freezeCommand(argv, [], { ...TOP, nested: true, pipedInto: piped }, ['unparseable']));
+    }
   } finally {
     tree.delete();
   }
@@ -159,19 +168,23 @@ function walkStatement(node: Node, ctx: WalkContext, collector: Collector): void
     case 'function_definition':
       walkStatements(node, markOpaque(ctx, collector, 'function_definition'), collector);
       return;
+    case 'for_statement':
+    case 'case_statement':
+    case 'case_item':
+      walkStatements(node, markOpaque(ctx, collector, 'control_flow'), collector);
+      collectControlWords(node, ctx, collector);
+      return;
     case 'if_statement':
     case 'elif_clause':
     case 'else_clause':
     case 'while_statement':
-    case 'for_statement':
     case 'c_style_for_statement':
-    case 'case_statement':
-    case 'case_item':
     case 'do_group':
     case 'negated_command':
     case 'test_command':
       walkStatements(node, markOpaque(ctx, collector, 'control_flow'), collector);
       walkWordsIn(node, ctx, collector);
+      collectControlWords(node, ctx, collector);
       return;
     case 'variable_assignment':
     case 'variable_assignments':
@@ -205,7 +218,7 @@ function walkPipeline(node: Node, ctx: WalkContext, collector: Collector): void 
 function walkRedirected(node: Node, ctx: WalkContext, collector: Collector): void {
   const redirects: ShellRedirect[] = [];
   for (const child of node.childrenForFieldName('redirect')) {
-    if (child !== null) redirects.push(redirectOf(child, ctx, collector));
+    if (child !== null) redirects.push(...redirectsOf(child, ctx, collector));
   }
   const body = node.childForFieldName('body');
   const inner: WalkContext = { ...ctx, redirects: [...ctx.redirects, ...redirects], depth: ctx.depth + 1 };
@@ -218,24 +231,45 @@ function walkRedirected(node: Node, ctx: WalkContext, collector: Collector): voi
   walkStatement(body, inner, collector);
 }
 
-function redirectOf(node: Node, ctx: WalkContext, collector: Collector): ShellRedirect {
+/**
+ * The redirects one redirect node stands for. tree-sitter-bash hangs the rest of the line
+ * after a here-document's start (`cat <<EOF > f | sh && rm x`) under the heredoc node; those
+ * redirects apply to the command, and those statements still run, so both are kept.
+ */
+function redirectsOf(node: Node, ctx: WalkContext, collector: Collector): ShellRedirect[] {
   const descriptor = node.childForFieldName('descriptor');
   const fd = descriptor === null ? undefined : Number(descriptor.text);
   const operator = node.children.find((c) => c !== null && !c.isNamed)?.type ?? '';
   if (node.type === 'heredoc_redirect') {
     collector.opaque.add('heredoc');
-    walkWordsIn(node, { ...ctx, nested: true }, collector);
-    return { kind: 'heredoc', operator, fd, target: undefined };
+    const out: ShellRedirect[] = [{ kind: 'heredoc', operator, fd, target: undefined }];
+    let piped = false;
+    for (const child of node.children) {
+      if (child === null) continue;
+      if (!child.isNamed) {
+        piped = child.type === '|' || child.type === '|&';
+        continue;
+      }
+      if (child.type === 'file_redirect' || child.type === 'herestring_redirect' || child.type === 'heredoc_redirect') {
+        out.push(...redirectsOf(child, ctx, collector));
+      } else if (isStatement(child.type)) {
+        walkStatement(child, { ...ctx, nested: true, pipedInto: piped || child.type === 'pipeline', redirects: [], depth: ctx.depth + 1 }, collector);
+      } else if (child.type !== 'heredoc_start' && child.type !== 'heredoc_end') {
+        walkWordsIn(child, { ...ctx, nested: true }, collector);
+      }
+    }
+    return out;
   }
   if (node.type === 'herestring_redirect') {
     collector.opaque.add('heredoc');
     const word = node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor');
-    return { kind: 'herestring', operator, fd, target: word == null ? undefined : wordOf(word, ctx, collector) };
+    return [{ kind: 'herestring', operator, fd, target: word == null ? undefined : wordOf(word, ctx, collector) }];
   }
   const destination = node.childForFieldName('destination') ?? node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor') ?? null;
   const target = destination === null ? undefined : wordOf(destination, ctx, collector);
-  const isDup = operator.endsWith('&') || (operator.startsWith('<&') || operator.startsWith('>&')) && target !== undefined && /^(\d+|-)$/.test(target.text);
-  return { kind: isDup ? 'dup' : 'file', operator, fd, target };
+  // `>&2` and `<&0` duplicate descriptors; `>& file` (like `&> file`) writes a file.
+  const isDup = (operator === '>&' || operator === '<&' || operator === '>&-' || operator === '<&-') && (target === undefined || /^(\d+|-)$/.test(target.text));
+  return [{ kind: isDup ? 'dup' : 'file', operator, fd, target }];
 }
 
 function collectCommand(node: Node, ctx: WalkContext, collector: Collector): void {
@@ -243,8 +277,22 @@ function collectCommand(node: Node, ctx: WalkContext, collector: Collector): voi
   const assignments: string[] = [];
   const redirects: ShellRedirect[] = [...ctx.redirects];
   const opaque = new Set<OpaqueReason>();
-  for (const child of node.namedChildren) {
+  // tree-sitter-bash splits some single bash words in two (`'r'\m` is `rm` to bash); two word
+  // nodes with nothing between them are one word.
+  let lastWordEnd = -1;
+  const pushWord = (word: ShellWord, start: number, end: number): void => {
+    const previous = argv[argv.length - 1];
+    if (previous !== undefined && start === lastWordEnd) argv[argv.length - 1] = joinWords(previous, word);
+    else argv.push(word);
+    lastWordEnd = end;
+  };
+  for (const child of node.children) {
     if (child === null) continue;
+    if (!child.isNamed) {
+      // `==` and `=~` come through as tokens of their own; to bash they are words.
+      pushWord(literalWord(child.text), child.startIndex, child.endIndex);
+      continue;
+    }
     switch (child.type) {
       case 'variable_assignment':
         assignments.push(child.text);
@@ -253,18 +301,24 @@ function collectCommand(node: Node, ctx: WalkContext, collector: Collector): voi
         break;
       case 'command_name': {
         const inner = child.firstNamedChild;
-        argv.push(inner === null ? wordOf(child, ctx, collector) : wordOf(inner, ctx, collector));
+        pushWord(inner === null ? wordOf(child, ctx, collector) : wordOf(inner, ctx, collector), child.startIndex, child.endIndex);
         break;
       }
       case 'file_redirect':
       case 'heredoc_redirect':
       case 'herestring_redirect':
-        redirects.push(redirectOf(child, ctx, collector));
+        redirects.push(...redirectsOf(child, ctx, collector));
         break;
       case 'comment':
         break;
       default:
-        argv.push(wordOf(child, ctx, collector));
+        if (isStatement(child.type)) {
+          // `time (curl x | bash)`: a statement where a word would be; it runs, so walk it.
+          opaque.add('subshell');
+          walkStatement(child, { ...ctx, nested: true, depth: ctx.depth + 1 }, collector);
+        } else {
+          pushWord(wordOf(child, ctx, collector), child.startIndex, child.endIndex);
+        }
     }
   }
   if (argv.length === 0) {
@@ -292,17 +346,49 @@ function isHarmlessRedirect(redirect: ShellRedirect): boolean {
 }
 
 function collectDeclaration(node: Node, ctx: WalkContext, collector: Collector): void {
+  const nested: WalkContext = { ...ctx, nested: true };
   const words: ShellWord[] = [];
-  for (const child of node.children) {
-    if (child === null) continue;
-    if (!child.isNamed) {
-      if (/^[a-z]+$/.test(child.type)) words.push(literalWord(child.type));
-      continue;
+  if (node.type === 'variable_assignment') {
+    words.push(literalWord(':'), wordOf(node, nested, collector));
+  } else {
+    for (const child of node.children) {
+      if (child === null) continue;
+      if (!child.isNamed) {
+        if (/^[a-z]+$/.test(child.type)) words.push(literalWord(child.type));
+        continue;
+      }
+      words.push(wordOf(child, nested, collector));
     }
-    words.push(wordOf(child, { ...ctx, nested: true }, collector));
+    if (node.type === 'variable_assignments') words.unshift(literalWord(':'));
   }
   if (words.length === 0) words.push(literalWord(':'));
-  collector.commands.push(freezeCommand(words, [], { ...ctx, nested: true }, ['env_prefix']));
+  collector.commands.push(freezeCommand(words, [], nested, ['env_prefix']));
+}
+
+/**
+ * The words a control-flow construct holds outside its statements (`for f in WORDS`,
+ * `case WORD in`, `[[ -f WORD ]]`), as a nested pseudo-command named after the construct, so
+ * the floor and deny rules see every path the line names.
+ */
+function collectControlWords(node: Node, ctx: WalkContext, collector: Collector): void {
+  const nested: WalkContext = { ...ctx, nested: true };
+  const words: ShellWord[] = [literalWord(node.type)];
+  if (node.type === 'test_command') {
+    // Test expressions split words oddly (`~` apart from `/.ssh/x`); their text, split as
+    // bash splits words, is what names files.
+    const inner = node.text.replace(/^\[\[?|\]\]?$/g, '');
+    for (const piece of inner.split(/[\s()!]+|&&|\|\|/)) {
+      if (piece.length === 0) continue;
+      const dynamic = /[$`]/.test(piece);
+      const text = piece.replace(/^["']|["']$/g, '');
+      words.push({ raw: piece, text, static: !dynamic, glob: /[*?[]/.test(piece), brace: false, tilde: piece.startsWith('~') });
+    }
+  } else {
+    for (const field of ['value', 'variable']) {
+      for (const child of node.childrenForFieldName(field)) if (child !== null) words.push(wordOf(child, nested, collector));
+    }
+  }
+  if (words.length > 1) collector.commands.push(freezeCommand(words, [], nested, ['control_flow']));
 }
 
 function freezeCommand(argv: readonly ShellWord[], assignments: readonly string[], ctx: WalkContext, opaque: readonly OpaqueReason[]): SimpleCommand {
@@ -313,6 +399,18 @@ function freezeCommand(argv: readonly ShellWord[], assignments: readonly string[
     pipedInto: ctx.pipedInto,
     position: ctx.nested ? 'nested' : 'top',
     opaque: Object.freeze([...opaque]),
+  });
+}
+
+/** Two adjacent pieces of one bash word, as one word. */
+function joinWords(a: ShellWord, b: ShellWord): ShellWord {
+  return Object.freeze({
+    raw: a.raw + b.raw,
+    text: a.text + b.text,
+    static: a.static && b.static,
+    glob: a.glob || b.glob,
+    brace: a.brace || b.brace,
+    tilde: a.tilde,
   });
 }
 
@@ -341,14 +439,18 @@ function isStatement(type: string): boolean {
 
 interface WordParts {
   text: string;
+  /** The word with each quoted part replaced by `Q`: what bash's brace expansion sees. */
+  shape: string;
   static: boolean;
   glob: boolean;
   brace: boolean;
 }
 
+const BRACE_EXPANSION = /\{[^{}]*(?:,|\.\.)[^{}]*\}/;
+
 /** Turns one argument node into a word, applying bash's quote removal. */
 function wordOf(node: Node, ctx: WalkContext, collector: Collector): ShellWord {
-  const parts: WordParts = { text: '', static: true, glob: false, brace: false };
+  const parts: WordParts = { text: '', shape: '', static: true, glob: false, brace: false };
   appendWord(node, parts, ctx, collector, ctx.depth);
   const raw = node.text;
   return Object.freeze({
@@ -356,7 +458,7 @@ function wordOf(node: Node, ctx: WalkContext, collector: Collector): ShellWord {
     text: parts.text,
     static: parts.static,
     glob: parts.glob,
-    brace: parts.brace,
+    brace: parts.brace || BRACE_EXPANSION.test(parts.shape),
     tilde: raw.startsWith('~'),
   });
 }
@@ -373,12 +475,21 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
     case 'special_character': {
       const unquoted = unescapeUnquoted(node.text);
       parts.text += unquoted.text;
+      parts.shape += unquoted.shape;
       if (unquoted.glob) parts.glob = true;
       if (unquoted.brace) parts.brace = true;
       return;
     }
     case 'raw_string':
       parts.text += node.text.slice(1, -1);
+      parts.shape += 'Q';
+      return;
+    case 'variable_name':
+      parts.text += node.text;
+      parts.shape += node.text;
+      return;
+    case 'variable_assignment':
+      for (const child of node.children) if (child !== null) appendWord(child, parts, ctx, collector, depth + 1);
       return;
     case 'string':
       appendDoubleQuoted(node, parts, ctx, collector);
@@ -388,6 +499,7 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
       return;
     case 'brace_expression':
       parts.text += node.text;
+      parts.shape += node.text;
       parts.brace = true;
       return;
     case 'extglob_pattern':
@@ -421,6 +533,7 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
         // except the ones bash expands.
         const unquoted = unescapeUnquoted(node.text);
         parts.text += unquoted.text;
+        parts.shape += unquoted.shape;
         if (unquoted.glob) parts.glob = true;
         if (unquoted.brace) parts.brace = true;
         return;
@@ -437,16 +550,18 @@ function appendDoubleQuoted(node: Node, parts: WordParts, ctx: WalkContext, coll
   for (const child of node.namedChildren) {
     if (child === null || child.type === 'string_content') continue;
     dynamic = true;
-    appendWord(child, { text: '', static: true, glob: false, brace: false }, ctx, collector, ctx.depth + 1);
+    appendWord(child, { text: '', shape: '', static: true, glob: false, brace: false }, ctx, collector, ctx.depth + 1);
   }
   const body = node.text.slice(1, -1);
+  parts.shape += 'Q';
   parts.text += body.replace(/\\([$`"\\\n])/g, (_m, c: string) => (c === '\n' ? '' : c));
   if (dynamic) parts.static = false;
 }
 
 /** Removes backslash escapes from an unquoted word and notes what bash would expand in it. */
-function unescapeUnquoted(raw: string): { text: string; glob: boolean; brace: boolean } {
+function unescapeUnquoted(raw: string): { text: string; shape: string; glob: boolean; brace: boolean } {
   let text = '';
+  let shape = '';
   let glob = false;
   let braceOpen = -1;
   let brace = false;
@@ -455,8 +570,11 @@ function unescapeUnquoted(raw: string): { text: string; glob: boolean; brace: bo
     if (c === '\\') {
       i++;
       if (i < raw.length && raw[i] !== '\n') text += raw[i] ?? '';
+      // An escaped character is quoted: it takes no part in brace expansion.
+      shape += 'Q';
       continue;
     }
+    shape += c;
     if (c === '*' || c === '?' || c === '[') glob = true;
     if (c === '{') braceOpen = i;
     if (c === '}' && braceOpen !== -1) {
@@ -465,7 +583,7 @@ function unescapeUnquoted(raw: string): { text: string; glob: boolean; brace: bo
     }
     text += c;
   }
-  return { text, glob, brace };
+  return { text, shape, glob, brace };
 }
 
 /**
@@ -475,7 +593,7 @@ function unescapeUnquoted(raw: string): { text: string; glob: boolean; brace: bo
 function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collector): void {
   const program = command.argv[0];
   if (program === undefined || !program.static) return;
-  const base = programBase(program.text);
+  const base = interpreterName(program.text);
   const args = command.argv.slice(1);
   if (base === 'eval') {
     collector.opaque.add('eval');
@@ -530,7 +648,7 @@ function pushWrapped(argv: readonly ShellWord[], outer: SimpleCommand, collector
     opaque: outer.opaque,
   });
   collector.commands.push(nested);
-  const base = argv[0]?.static === true ? programBase(argv[0].text) : '';
+  const base = argv[0]?.static === true ? interpreterName(argv[0].text) : '';
   // The wrapped program may itself be a shell or another wrapper (`sudo bash -c ...`).
   if (base !== '') followCode(nested, { nested: true, pipedInto: outer.pipedInto, redirects: outer.redirects, depth: 0 }, collector);
 }
@@ -629,4 +747,27 @@ function unwrap(base: string, args: readonly ShellWord[]): readonly ShellWord[] 
     break;
   }
   return args.slice(i);
+}
+
+/** Characters that end a command when bash reads them unquoted, or open a nested one. */
+const SHADOW_SEPARATORS = /([;&|\n()`{}]|\$\(|<\(|>\()/;
+
+/**
+ * A deliberately naive reading of a line that failed to parse: split at every character that
+ * could end or open a command, quotes ignored, and drop quote characters from the words. It
+ * over-splits on purpose; its commands are only ever used to deny.
+ */
+function shadowSplit(line: string): { argv: ShellWord[]; piped: boolean }[] {
+  const commands: { argv: ShellWord[]; piped: boolean }[] = [];
+  const pieces = line.split(SHADOW_SEPARATORS);
+  // With a capturing separator, split() alternates text and separator.
+  for (let i = 0; i < pieces.length && commands.length < 4096; i += 2) {
+    const words = (pieces[i] ?? '')
+      .split(/\s+/)
+      .map((w) => w.replace(/["'\\]/g, ''))
+      .filter((w) => w.length > 0);
+    const piped = pieces[i - 1] === '|';
+    if (words.length > 0) commands.push({ argv: words.map((text) => ({ raw: text, text, static: true, glob: /[*?[]/.test(text), brace: false, tilde: text.startsWith('~') })), piped });
+  }
+  return commands;
 }
