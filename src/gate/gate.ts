@@ -21,6 +21,8 @@ export type PathResolution = { readonly kind: 'resolved'; readonly path: string 
  */
 export interface PathResolver {
   resolve(absolutePath: string): PathResolution;
+  /** The same for many paths at once, sharing the work for paths in one directory. */
+  resolveAll(absolutePaths: readonly string[]): PathResolution[];
 }
 
 export interface GateOptions {
@@ -120,8 +122,9 @@ export function createGateWithParser(options: GateOptions, parser: ShellParser):
     if (candidates.length >= MAX_CANDIDATES) {
       return { entry: 'too_many_paths', reason: `the line names ${MAX_CANDIDATES} or more paths, more than the gate follows through symlinks; split it into smaller commands` };
     }
-    for (const candidate of candidates) {
-      const resolution = resolver.resolve(candidate);
+    const resolutions = resolver.resolveAll(candidates);
+    for (const [index, candidate] of candidates.entries()) {
+      const resolution = resolutions[index] ?? { kind: 'error', reason: 'EINVAL: not resolved' };
       if (resolution.kind === 'error') {
         if (!UNFOLLOWABLE.test(resolution.reason)) continue;
         return { entry: 'unresolvable_path', reason: `"${candidate}" could not be resolved (${resolution.reason}); a path the gate cannot follow is denied` };

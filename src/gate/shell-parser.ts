@@ -6,7 +6,7 @@
  * (`sudo`, `timeout`, ...) are kept as `nested` so the floor and deny rules still see them.
  */
 import { createRequire } from 'node:module';
-import { Language, Parser, type Node } from 'web-tree-sitter';
+import { Language, Parser, type Tree } from 'web-tree-sitter';
 import type { OpaqueReason, ShellAnalysis, ShellRedirect, ShellWord, SimpleCommand } from '../shared/types.js';
 
 /** Lines longer than this are not parsed at all: they are opaque and only the floor's text checks run. */
@@ -65,13 +65,99 @@ export async function createShellParser(): Promise<ShellParser> {
   const language = await Language.load(require.resolve('tree-sitter-bash/tree-sitter-bash.wasm'));
   const parser = new Parser();
   parser.setLanguage(language);
-  return { parse: (line) => analyze(parser, line, 0) };
+  const grammar: GrammarTables = {
+    types: language.types.map((type, id) => ({ type, named: language.nodeTypeIsNamed(id) })),
+    fields: language.fields,
+  };
+  return { parse: (line) => analyze(parser, grammar, line, 0) };
+}
+
+/** Type names, namedness and field names by id, read once, so the tree copy asks less of WebAssembly. */
+interface GrammarTables {
+  readonly types: readonly { readonly type: string; readonly named: boolean }[];
+  readonly fields: readonly (string | null)[];
+}
+
+/**
+ * One syntax node copied out of WebAssembly memory. Reading a tree-sitter node's properties
+ * crosses into WebAssembly on every access; copying the tree once with a cursor and walking
+ * plain objects makes the walk several times cheaper. The members mirror web-tree-sitter's Node.
+ */
+class Node {
+  readonly children: Node[] = [];
+  constructor(
+    readonly type: string,
+    readonly isNamed: boolean,
+    readonly startIndex: number,
+    readonly endIndex: number,
+    readonly fieldName: string | null,
+    private readonly source: string,
+  ) {}
+
+  get isError(): boolean {
+    return this.type === 'ERROR';
+  }
+
+  /** Missing nodes (inserted by error recovery) also set the tree's error flag, which the caller checks. */
+  get isMissing(): boolean {
+    return false;
+  }
+
+  get text(): string {
+    return this.source.slice(this.startIndex, this.endIndex);
+  }
+
+  get namedChildren(): Node[] {
+    return this.children.filter((c) => c.isNamed);
+  }
+
+  get firstNamedChild(): Node | null {
+    return this.children.find((c) => c.isNamed) ?? null;
+  }
+
+  childForFieldName(field: string): Node | null {
+    return this.children.find((c) => c.fieldName === field) ?? null;
+  }
+
+  childrenForFieldName(field: string): Node[] {
+    return this.children.filter((c) => c.fieldName === field);
+  }
+}
+
+function toPlainTree(tree: Tree, grammar: GrammarTables, source: string): Node {
+  const cursor = tree.walk();
+  const create = (field: string | null): Node => {
+    const type = grammar.types[cursor.nodeTypeId] ?? { type: 'ERROR', named: true };
+    return new Node(type.type, type.named, cursor.startIndex, cursor.endIndex, field, source);
+  };
+  try {
+    const root = create(null);
+    const stack: Node[] = [root];
+    // Depth-first copy; the stack mirrors the cursor's path from the root.
+    if (!cursor.gotoFirstChild()) return root;
+    for (;;) {
+      const fieldId = cursor.currentFieldId;
+      const node = create(fieldId === 0 ? null : (grammar.fields[fieldId] ?? null));
+      (stack[stack.length - 1] as Node).children.push(node);
+      if (cursor.gotoFirstChild()) {
+        stack.push(node);
+        continue;
+      }
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent() || stack.length <= 1) return root;
+        stack.pop();
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
 }
 
 interface Collector {
   readonly commands: SimpleCommand[];
   readonly opaque: Set<OpaqueReason>;
   readonly parser: Parser;
+  readonly grammar: GrammarTables;
   readonly codeDepth: number;
 }
 
@@ -84,8 +170,8 @@ interface WalkContext {
 
 const TOP: WalkContext = { nested: false, pipedInto: false, redirects: [], depth: 0 };
 
-function analyze(parser: Parser, line: string, codeDepth: number): ShellAnalysis {
-  const collector: Collector = { commands: [], opaque: new Set(), parser, codeDepth };
+function analyze(parser: Parser, grammar: GrammarTables, line: string, codeDepth: number): ShellAnalysis {
+  const collector: Collector = { commands: [], opaque: new Set(), parser, grammar, codeDepth };
   // eslint-disable-next-line no-control-regex -- these characters are what is being refused
   if (/[\u0000\r]/.test(line)) collector.opaque.add('control_character');
   if (/\\\r?\n/.test(line)) collector.opaque.add('line_continuation');
@@ -99,9 +185,9 @@ function analyze(parser: Parser, line: string, codeDepth: number): ShellAnalysis
     return freeze(line, collector);
   }
   try {
-    const root = tree.rootNode;
+    const root = toPlainTree(tree, grammar, line);
     walkStatements(root, TOP, collector);
-    if (root.hasError) {
+    if (tree.rootNode.hasError) {
       collector.opaque.add('unparseable');
       // Error recovery can glue commands together (`git ==; rm` parses as one git command),
       // so deny rules and the floor also get a naive split of the raw text.
@@ -134,7 +220,6 @@ function walkStatements(node: Node, ctx: WalkContext, collector: Collector): voi
   }
   const next: WalkContext = { ...ctx, depth: ctx.depth + 1 };
   for (const child of node.children) {
-    if (child === null) continue;
     if (!child.isNamed) {
       // `&` between statements backgrounds the one before it.
       if (child.type === '&') collector.opaque.add('background');
@@ -205,7 +290,6 @@ function walkStatement(node: Node, ctx: WalkContext, collector: Collector): void
 function walkPipeline(node: Node, ctx: WalkContext, collector: Collector): void {
   let first = true;
   for (const child of node.children) {
-    if (child === null) continue;
     if (!child.isNamed) {
       if (child.type === '&') collector.opaque.add('background');
       continue;
@@ -218,7 +302,7 @@ function walkPipeline(node: Node, ctx: WalkContext, collector: Collector): void 
 function walkRedirected(node: Node, ctx: WalkContext, collector: Collector): void {
   const redirects: ShellRedirect[] = [];
   for (const child of node.childrenForFieldName('redirect')) {
-    if (child !== null) redirects.push(...redirectsOf(child, ctx, collector));
+    redirects.push(...redirectsOf(child, ctx, collector));
   }
   const body = node.childForFieldName('body');
   const inner: WalkContext = { ...ctx, redirects: [...ctx.redirects, ...redirects], depth: ctx.depth + 1 };
@@ -239,14 +323,13 @@ function walkRedirected(node: Node, ctx: WalkContext, collector: Collector): voi
 function redirectsOf(node: Node, ctx: WalkContext, collector: Collector): ShellRedirect[] {
   const descriptor = node.childForFieldName('descriptor');
   const fd = descriptor === null ? undefined : Number(descriptor.text);
-  const operator = node.children.find((c) => c !== null && !c.isNamed)?.type ?? '';
+  const operator = node.children.find((c) => !c.isNamed)?.type ?? '';
   if (node.type === 'heredoc_redirect') {
     collector.opaque.add('heredoc');
     const out: ShellRedirect[] = [{ kind: 'heredoc', operator, fd, target: undefined }];
     let piped = false;
     for (const child of node.children) {
-      if (child === null) continue;
-      if (!child.isNamed) {
+        if (!child.isNamed) {
         piped = child.type === '|' || child.type === '|&';
         continue;
       }
@@ -262,10 +345,10 @@ function redirectsOf(node: Node, ctx: WalkContext, collector: Collector): ShellR
   }
   if (node.type === 'herestring_redirect') {
     collector.opaque.add('heredoc');
-    const word = node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor');
+    const word = node.namedChildren.find((c) => c.type !== 'file_descriptor');
     return [{ kind: 'herestring', operator, fd, target: word == null ? undefined : wordOf(word, ctx, collector) }];
   }
-  const destination = node.childForFieldName('destination') ?? node.namedChildren.find((c) => c !== null && c.type !== 'file_descriptor') ?? null;
+  const destination = node.childForFieldName('destination') ?? node.namedChildren.find((c) => c.type !== 'file_descriptor') ?? null;
   const target = destination === null ? undefined : wordOf(destination, ctx, collector);
   // `>&2` and `<&0` duplicate descriptors; `>& file` (like `&> file`) writes a file.
   const isDup = (operator === '>&' || operator === '<&' || operator === '>&-' || operator === '<&-') && (target === undefined || /^(\d+|-)$/.test(target.text));
@@ -287,7 +370,6 @@ function collectCommand(node: Node, ctx: WalkContext, collector: Collector): voi
     lastWordEnd = end;
   };
   for (const child of node.children) {
-    if (child === null) continue;
     if (!child.isNamed) {
       // `==` and `=~` come through as tokens of their own; to bash they are words.
       pushWord(literalWord(child.text), child.startIndex, child.endIndex);
@@ -352,8 +434,7 @@ function collectDeclaration(node: Node, ctx: WalkContext, collector: Collector):
     words.push(literalWord(':'), wordOf(node, nested, collector));
   } else {
     for (const child of node.children) {
-      if (child === null) continue;
-      if (!child.isNamed) {
+        if (!child.isNamed) {
         if (/^[a-z]+$/.test(child.type)) words.push(literalWord(child.type));
         continue;
       }
@@ -385,7 +466,7 @@ function collectControlWords(node: Node, ctx: WalkContext, collector: Collector)
     }
   } else {
     for (const field of ['value', 'variable']) {
-      for (const child of node.childrenForFieldName(field)) if (child !== null) words.push(wordOf(child, nested, collector));
+      for (const child of node.childrenForFieldName(field)) words.push(wordOf(child, nested, collector));
     }
   }
   if (words.length > 1) collector.commands.push(freezeCommand(words, [], nested, ['control_flow']));
@@ -421,7 +502,6 @@ function literalWord(text: string): ShellWord {
 /** Walks a node's descendants for substitutions, whose commands run too. */
 function walkWordsIn(node: Node, ctx: WalkContext, collector: Collector): void {
   for (const child of node.namedChildren) {
-    if (child === null) continue;
     if (child.type === 'command_substitution' || child.type === 'process_substitution') {
       collector.opaque.add('substitution');
       walkStatements(child, { ...ctx, nested: true, redirects: [], depth: ctx.depth + 1 }, collector);
@@ -489,13 +569,13 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
       parts.shape += node.text;
       return;
     case 'variable_assignment':
-      for (const child of node.children) if (child !== null) appendWord(child, parts, ctx, collector, depth + 1);
+      for (const child of node.children) appendWord(child, parts, ctx, collector, depth + 1);
       return;
     case 'string':
       appendDoubleQuoted(node, parts, ctx, collector);
       return;
     case 'concatenation':
-      for (const child of node.children) if (child !== null) appendWord(child, parts, ctx, collector, depth + 1);
+      for (const child of node.children) appendWord(child, parts, ctx, collector, depth + 1);
       return;
     case 'brace_expression':
       parts.text += node.text;
@@ -548,7 +628,7 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
 function appendDoubleQuoted(node: Node, parts: WordParts, ctx: WalkContext, collector: Collector): void {
   let dynamic = false;
   for (const child of node.namedChildren) {
-    if (child === null || child.type === 'string_content') continue;
+    if (child.type === 'string_content') continue;
     dynamic = true;
     appendWord(child, { text: '', shape: '', static: true, glob: false, brace: false }, ctx, collector, ctx.depth + 1);
   }
@@ -674,7 +754,7 @@ function parseCode(words: readonly ShellWord[], ctx: WalkContext, collector: Col
     collector.opaque.add('too_complex');
     return;
   }
-  const inner = analyze(collector.parser, words.map((w) => w.text).join(' '), collector.codeDepth + 1);
+  const inner = analyze(collector.parser, collector.grammar, words.map((w) => w.text).join(' '), collector.codeDepth + 1);
   for (const reason of inner.opaque) collector.opaque.add(reason);
   for (const command of inner.commands) {
     collector.commands.push({ ...command, position: 'nested', pipedInto: command.pipedInto || ctx.pipedInto });

@@ -12,7 +12,36 @@ const MAX_HOPS = 40;
 
 /** Creates a resolver over the real file system. */
 export function createFsPathResolver(): PathResolver {
-  return { resolve };
+  return { resolve, resolveAll };
+}
+
+/**
+ * Resolves many paths with one lstat each: a path that is not a symlink resolves to its
+ * directory's real path plus its name, and each directory is resolved once per call.
+ */
+function resolveAll(paths: readonly string[]): PathResolution[] {
+  const directories = new Map<string, PathResolution>();
+  return paths.map((path) => {
+    const cut = path.lastIndexOf('/');
+    if (path === '/' || cut < 0) return resolve(path);
+    let isLink = false;
+    try {
+      isLink = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+    } catch (error) {
+      const code = systemErrorCode(error);
+      if (code !== 'ENOTDIR') return { kind: 'error', reason: code ?? String(error) };
+    }
+    if (isLink) return resolve(path);
+    const parent = cut === 0 ? '/' : path.slice(0, cut);
+    let directory = directories.get(parent);
+    if (directory === undefined) {
+      directory = resolve(parent);
+      directories.set(parent, directory);
+    }
+    if (directory.kind === 'error') return directory;
+    const name = path.slice(cut + 1);
+    return { kind: 'resolved', path: directory.path === '/' ? `/${name}` : `${directory.path}/${name}` };
+  });
 }
 
 function resolve(absolutePath: string): PathResolution {
