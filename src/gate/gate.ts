@@ -4,6 +4,7 @@
  * system is reached only through the PathResolver it is handed.
  */
 import { commandPathCandidates, floorCheckCommand, floorCheckPath, MAX_CANDIDATES } from '../../floor/index.js';
+import { expandBraces } from '../../floor/glob.js';
 import { normalizePath } from '../../floor/paths.js';
 import { CmdopError } from '../errors.js';
 import type { FloorContext, FloorHit, ShellAnalysis, SimpleCommand } from '../shared/types.js';
@@ -56,9 +57,11 @@ interface Part {
   readonly text: string;
   /** Index keys for command rules: the program as written. */
   readonly programs: readonly string[];
-  /** For deny checks: the same part with the program path reduced to its base name. */
-  readonly baseText: string | undefined;
-  readonly baseProgram: string | undefined;
+  /**
+   * Other spellings deny rules also see: the program path reduced to its base name
+   * (`/usr/bin/rm` is `rm`), and each brace expansion of the program (`/bin/{rm,ls}`).
+   */
+  readonly denyForms: readonly { readonly text: string; readonly program: string }[];
   /** Only top-level parts can be allowed; nested ones are checked for deny and ask. */
   readonly allowable: boolean;
 }
@@ -80,11 +83,25 @@ export function createGateWithParser(options: GateOptions, parser: ShellParser):
     return { home, cmdopHome, cwd };
   }
 
+  /**
+   * Decides, and never lets an unexpected error through as anything but a denial: a bug or a
+   * hostile input that breaks the parser must not become an allow, nor crash the caller.
+   */
   function evaluate(request: GateRequest, policy: Policy): GateDecision {
+    checkRequest(request);
+    try {
+      return decide(request, policy);
+    } catch (error) {
+      if (error instanceof CmdopError && error.code === 'invalid_input') throw error;
+      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return floorDecision({ entry: 'internal_error', reason: `the gate could not decide (${why.slice(0, 200)}); denied` });
+    }
+  }
+
+  function decide(request: GateRequest, policy: Policy): GateDecision {
     if (policy.home !== home) {
       throw new CmdopError('internal', `the policy was compiled for home ${policy.home}, but this gate decides for ${home}`);
     }
-    checkRequest(request);
     const spec = TOOLS[request.tool];
     switch (spec.target) {
       case 'command':
@@ -182,23 +199,23 @@ function commandPart(command: SimpleCommand): Part {
   const text = commandText(command);
   const program = command.argv[0];
   const written = program === undefined ? '' : program.static ? program.text : program.raw;
-  const base = program?.static === true ? programBase(program.text) : undefined;
-  const baseDiffers = base !== undefined && base !== written && base.length > 0;
-  return {
-    text,
-    programs: [written],
-    baseText: baseDiffers ? [base, ...command.argv.slice(1).map((w) => (w.static ? w.text : w.raw))].join(' ') : undefined,
-    baseProgram: baseDiffers ? base : undefined,
-    allowable: command.position === 'top' && command.opaque.length === 0,
-  };
+  const rest = command.argv.slice(1).map((w) => (w.static ? w.text : w.raw));
+  const spellings = program?.brace === true ? (expandBraces(program.text) ?? []) : [written];
+  const denyForms: { text: string; program: string }[] = [];
+  for (const spelling of spellings) {
+    for (const name of program?.static === true ? new Set([spelling, programBase(spelling)]) : []) {
+      if (name.length > 0 && name !== written) denyForms.push({ text: [name, ...rest].join(' '), program: name });
+    }
+  }
+  return { text, programs: [written], denyForms, allowable: command.position === 'top' && command.opaque.length === 0 };
 }
 
 function pathPart(path: string): Part {
-  return { text: path, programs: [], baseText: undefined, baseProgram: undefined, allowable: true };
+  return { text: path, programs: [], denyForms: [], allowable: true };
 }
 
 function hostPart(host: string): Part {
-  return { text: host.toLowerCase(), programs: [], baseText: undefined, baseProgram: undefined, allowable: true };
+  return { text: host.toLowerCase(), programs: [], denyForms: [], allowable: true };
 }
 
 function findLiteral(policy: Policy, effect: 'deny', request: GateRequest, line: string): CompiledRule | undefined {
@@ -211,9 +228,12 @@ function findIn(bucket: RuleBucket, part: Part, operation: string | undefined): 
 
 function findDeny(bucket: RuleBucket, part: Part, operation: string | undefined): CompiledRule | undefined {
   const found = findIn(bucket, part, operation);
-  if (found !== undefined || part.baseText === undefined || part.baseProgram === undefined) return found;
-  // `/usr/bin/rm` is `rm` for deny rules.
-  return bucket.find(part.baseText, operation, [part.baseProgram]);
+  if (found !== undefined) return found;
+  for (const form of part.denyForms) {
+    const rule = bucket.find(form.text, operation, [form.program]);
+    if (rule !== undefined) return rule;
+  }
+  return undefined;
 }
 
 /**

@@ -13,6 +13,8 @@ import type { OpaqueReason, ShellAnalysis, ShellRedirect, ShellWord, SimpleComma
 export const MAX_PARSED_LINE = 64 * 1024;
 /** How deep `bash -c "bash -c ..."` and `eval` are followed before giving up as too complex. */
 const MAX_CODE_DEPTH = 4;
+/** How many wrappers (`sudo env nice timeout ...`) are unwrapped before giving up as too complex. */
+const MAX_WRAPPER_DEPTH = 16;
 /** How deep the syntax tree is walked before giving up as too complex. */
 const MAX_TREE_DEPTH = 200;
 
@@ -40,12 +42,13 @@ const CODE_FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
   ['osascript', ['-e']],
   ['pwsh', ['-c', '-Command', '-command']],
   ['powershell', ['-c', '-Command', '-command']],
-  ['su', ['-c', '--command']],
-  ['runuser', ['-c', '--command']],
 ]);
 
+/** Programs that run `-c CODE` through a shell, and otherwise wrap a command. */
+const SHELL_CODE_WRAPPERS = new Set(['su', 'runuser', 'flock', 'script']);
+
 /** Programs whose first operand is a program text (awk's, sed's `e` command). */
-const PROGRAM_TEXT_TOOLS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'busybox']);
+const PROGRAM_TEXT_TOOLS = new Set(['awk', 'gawk', 'mawk', 'nawk']);
 
 /** The program a path names: `/usr/bin/rm` → `rm`. */
 export function programBase(program: string): string {
@@ -172,8 +175,11 @@ const TOP: WalkContext = { nested: false, pipedInto: false, redirects: [], depth
 
 function analyze(parser: Parser, grammar: GrammarTables, line: string, codeDepth: number): ShellAnalysis {
   const collector: Collector = { commands: [], opaque: new Set(), parser, grammar, codeDepth };
+  // NUL and CR, and form feed and vertical tab, which tree-sitter takes for blanks and bash
+  // does not (`git status \f#; rm x` runs rm in bash, but parses as a comment here).
   // eslint-disable-next-line no-control-regex -- these characters are what is being refused
-  if (/[\u0000\r]/.test(line)) collector.opaque.add('control_character');
+  const controlCharacters = /[\u0000\r\f\v]/.test(line);
+  if (controlCharacters) collector.opaque.add('control_character');
   if (/\\\r?\n/.test(line)) collector.opaque.add('line_continuation');
   if (line.length > MAX_PARSED_LINE) {
     collector.opaque.add('too_complex');
@@ -187,8 +193,9 @@ function analyze(parser: Parser, grammar: GrammarTables, line: string, codeDepth
   try {
     const root = toPlainTree(tree, grammar, line);
     walkStatements(root, TOP, collector);
-    if (tree.rootNode.hasError) {
-      collector.opaque.add('unparseable');
+    const hasError = tree.rootNode.hasError;
+    if (hasError) collector.opaque.add('unparseable');
+    if (hasError || controlCharacters) {
       // Error recovery can glue commands together (`git ==; rm` parses as one git command),
       // so deny rules and the floor also get a naive split of the raw text.
       for (const { argv, piped } of shadowSplit(line)) collector.commands.push(freezeCommand(argv, [], { ...TOP, nested: true, pipedInto: piped }, ['unparseable']));
@@ -504,7 +511,9 @@ function walkWordsIn(node: Node, ctx: WalkContext, collector: Collector): void {
   for (const child of node.namedChildren) {
     if (child.type === 'command_substitution' || child.type === 'process_substitution') {
       collector.opaque.add('substitution');
-      walkStatements(child, { ...ctx, nested: true, redirects: [], depth: ctx.depth + 1 }, collector);
+      walkStatements(child, { ...ctx, nested: true, pipedInto: child.text.startsWith('>('), redirects: [], depth: ctx.depth + 1 }, collector);
+    } else if (child.type === 'word' && HIDDEN_CODE.test(child.text)) {
+      followHiddenCode(child.text, ctx, collector);
     } else if (ctx.depth < MAX_TREE_DEPTH && !isStatement(child.type)) {
       walkWordsIn(child, { ...ctx, depth: ctx.depth + 1 }, collector);
     }
@@ -553,6 +562,10 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
     case 'word':
     case 'number':
     case 'special_character': {
+      if (HIDDEN_CODE.test(node.text)) {
+        parts.static = false;
+        followHiddenCode(node.text, ctx, collector);
+      }
       const unquoted = unescapeUnquoted(node.text);
       parts.text += unquoted.text;
       parts.shape += unquoted.shape;
@@ -588,15 +601,15 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
       return;
     case 'ansi_c_string':
       collector.opaque.add('ansi_c_quoting');
-      parts.static = false;
-      parts.text += node.text;
+      parts.text += decodeAnsiC(node.text.slice(2, -1));
+      parts.shape += 'Q';
       return;
     case 'command_substitution':
     case 'process_substitution':
       collector.opaque.add('substitution');
       parts.static = false;
       parts.text += node.text;
-      walkStatements(node, { ...ctx, nested: true, pipedInto: false, redirects: [], depth: depth + 1 }, collector);
+      walkStatements(node, { ...ctx, nested: true, pipedInto: node.text.startsWith('>('), redirects: [], depth: depth + 1 }, collector);
       return;
     case 'simple_expansion':
     case 'expansion':
@@ -638,6 +651,19 @@ function appendDoubleQuoted(node: Node, parts: WordParts, ctx: WalkContext, coll
   if (dynamic) parts.static = false;
 }
 
+/** Backticks or `$(` in text the grammar did not parse as a substitution. */
+const HIDDEN_CODE = /`|\$\(/;
+
+/** Parses code that sits in a word as text: between backticks, or after `$(`. */
+function followHiddenCode(text: string, ctx: WalkContext, collector: Collector): void {
+  collector.opaque.add('substitution');
+  const pieces: string[] = [];
+  for (const match of text.matchAll(/`([^`]*)`?/g)) if (match[1] !== undefined) pieces.push(match[1]);
+  const open = text.indexOf('$(');
+  if (open !== -1) pieces.push(text.slice(open + 2, Math.max(open + 2, text.lastIndexOf(')'))));
+  for (const piece of pieces) if (piece.trim().length > 0) parseCode([literalWord(piece)], { ...ctx, nested: true }, collector);
+}
+
 /** Removes backslash escapes from an unquoted word and notes what bash would expand in it. */
 function unescapeUnquoted(raw: string): { text: string; shape: string; glob: boolean; brace: boolean } {
   let text = '';
@@ -670,9 +696,13 @@ function unescapeUnquoted(raw: string): { text: string; shape: string; glob: boo
  * Follows code hidden in arguments: `bash -c CODE`, `eval ARGS`, and wrappers such as
  * `sudo CMD`. What is found becomes nested commands, seen by the floor and deny rules.
  */
-function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collector): void {
+function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collector, wrapperDepth = 0): void {
   const program = command.argv[0];
   if (program === undefined || !program.static) return;
+  if (wrapperDepth > MAX_WRAPPER_DEPTH) {
+    collector.opaque.add('too_complex');
+    return;
+  }
   const base = interpreterName(program.text);
   const args = command.argv.slice(1);
   if (base === 'eval') {
@@ -688,16 +718,20 @@ function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collect
     }
     return;
   }
+  if (SHELL_CODE_WRAPPERS.has(base)) {
+    const index = args.findIndex((a) => a.text === '-c' || a.text === '--command' || a.text.startsWith('--command='));
+    if (index !== -1) {
+      collector.opaque.add('interpreter_code');
+      const flag = (args[index] as ShellWord).text;
+      const code = flag.startsWith('--command=') ? literalWord(flag.slice('--command='.length)) : args[index + 1];
+      if (code !== undefined) parseCode([code], ctx, collector);
+      return;
+    }
+  }
   const flags = CODE_FLAGS.get(base);
   if (flags !== undefined) {
     const index = args.findIndex((a) => flags.includes(a.text) || flags.some((f) => f.length === 2 && a.text.startsWith('-') && !a.text.startsWith('--') && a.text.includes(f[1] as string)));
-    if (index !== -1 || base === 'tclsh') {
-      collector.opaque.add('interpreter_code');
-      if (base === 'su' || base === 'runuser') {
-        const code = args[index + 1];
-        if (code !== undefined) parseCode([code], ctx, collector);
-      }
-    }
+    if (index !== -1 || base === 'tclsh') collector.opaque.add('interpreter_code');
     return;
   }
   if (PROGRAM_TEXT_TOOLS.has(base)) {
@@ -710,15 +744,51 @@ function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collect
       if (!/^-(exec|execdir|ok|okdir)$/.test((args[i] as ShellWord).text)) continue;
       const end = args.findIndex((a, j) => j > i && (a.text === ';' || a.text === '+'));
       const inner = args.slice(i + 1, end === -1 ? undefined : end);
-      if (inner.length > 0) pushWrapped(inner, command, collector);
+      if (inner.length > 0) pushWrapped(inner, command, collector, wrapperDepth);
     }
     return;
   }
+  if (base === 'trap' || base === 'watch') {
+    // `trap CODE SIGNAL` and `watch CODE` run CODE through the shell later.
+    collector.opaque.add('eval');
+    const code = base === 'trap' ? args.find((a) => !a.text.startsWith('-')) : args.filter((a) => !a.text.startsWith('-')).slice(0, 1)[0];
+    if (code !== undefined) parseCode([code], ctx, collector);
+    return;
+  }
+  if (base === 'env') {
+    // `env -S "rm x"` splits its argument into a command line.
+    const split = args.findIndex((a) => a.text === '-S' || a.text === '--split-string' || a.text.startsWith('--split-string=') || /^-[a-zA-Z]*S/.test(a.text));
+    if (split !== -1) {
+      collector.opaque.add('interpreter_code');
+      const flag = (args[split] as ShellWord).text;
+      const attached = flag.startsWith('--split-string=') ? flag.slice('--split-string='.length) : /^-[a-zA-Z]*S./.test(flag) ? flag.slice(flag.indexOf('S') + 1) : undefined;
+      const rest = args.slice(split + 1);
+      const code = attached === undefined ? rest : [literalWord(attached), ...rest];
+      parseCode(code, ctx, collector);
+      return;
+    }
+  }
   const inner = unwrap(base, args);
-  if (inner !== undefined && inner.length > 0) pushWrapped(inner, command, collector);
+  if (inner !== undefined && inner.length > 0) pushWrapped(base === 'xargs' ? withPlaceholders(inner, args) : inner, command, collector, wrapperDepth);
 }
 
-function pushWrapped(argv: readonly ShellWord[], outer: SimpleCommand, collector: Collector): void {
+/**
+ * In a command xargs runs, the replace-string (`{}` by default with -I/-i) is filled from
+ * standard input: a word holding it is not static.
+ */
+function withPlaceholders(inner: readonly ShellWord[], xargsArgs: readonly ShellWord[]): ShellWord[] {
+  const flag = xargsArgs.findIndex((a) => a.text === '-I' || a.text.startsWith('-I') || a.text === '-i' || a.text.startsWith('--replace'));
+  let placeholder = '{}';
+  if (flag !== -1) {
+    const word = (xargsArgs[flag] as ShellWord).text;
+    if (word === '-I') placeholder = xargsArgs[flag + 1]?.text ?? '{}';
+    else if (word.startsWith('-I')) placeholder = word.slice(2);
+    else if (word.startsWith('--replace=')) placeholder = word.slice('--replace='.length);
+  }
+  return inner.map((w, i) => (i > 0 && placeholder.length > 0 && w.text.includes(placeholder) ? { ...w, static: false } : w));
+}
+
+function pushWrapped(argv: readonly ShellWord[], outer: SimpleCommand, collector: Collector, wrapperDepth: number): void {
   const nested: SimpleCommand = Object.freeze({
     argv: Object.freeze([...argv]),
     assignments: Object.freeze([]),
@@ -730,20 +800,24 @@ function pushWrapped(argv: readonly ShellWord[], outer: SimpleCommand, collector
   collector.commands.push(nested);
   const base = argv[0]?.static === true ? interpreterName(argv[0].text) : '';
   // The wrapped program may itself be a shell or another wrapper (`sudo bash -c ...`).
-  if (base !== '') followCode(nested, { nested: true, pipedInto: outer.pipedInto, redirects: outer.redirects, depth: 0 }, collector);
+  if (base !== '') followCode(nested, { nested: true, pipedInto: outer.pipedInto, redirects: outer.redirects, depth: 0 }, collector, wrapperDepth + 1);
 }
 
 /** The CODE in `bash [-opts] -c CODE`, or `bash -lc CODE`. */
 function shellCodeArgument(args: readonly ShellWord[]): ShellWord | undefined {
   let sawC = false;
-  for (const arg of args) {
-    if (!sawC && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg.text)) {
+  for (let i = 0; i < args.length; i++) {
+    const text = (args[i] as ShellWord).text;
+    if (/^[-+][oO]$/.test(text)) {
+      i++;
+      continue;
+    }
+    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(text)) {
       sawC = true;
       continue;
     }
-    if (arg.text.startsWith('-') && arg.text !== '-' && arg.text !== '--') continue;
-    if (arg.text === '--') continue;
-    return sawC ? arg : undefined;
+    if ((text.startsWith('-') || text.startsWith('+')) && text !== '-') continue;
+    return sawC ? args[i] : undefined;
   }
   return undefined;
 }
@@ -764,7 +838,6 @@ function parseCode(words: readonly ShellWord[], ctx: WalkContext, collector: Col
 /** Options of common wrappers that take a value, so the value is not taken for the program. */
 const WRAPPER_VALUE_OPTIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['sudo', new Set(['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-U', '-T', '-R', '--user', '--group', '--chdir', '--prompt', '--host'])],
-  ['doas', new Set(['-u', '-C'])],
   ['env', new Set(['-u', '--unset', '-C', '--chdir', '-S', '--split-string'])],
   ['timeout', new Set(['-s', '--signal', '-k', '--kill-after'])],
   ['nice', new Set(['-n', '--adjustment'])],
@@ -787,6 +860,23 @@ const WRAPPER_VALUE_OPTIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
   ['chroot', new Set(['--userspec', '--groups'])],
   ['caffeinate', new Set([])],
   ['firejail', new Set([])],
+  ['busybox', new Set([])],
+  ['coproc', new Set([])],
+  ['su', new Set(['-s', '--shell', '-g', '--group', '-G', '--supp-group', '-w', '--whitelist-environment'])],
+  ['runuser', new Set(['-u', '--user', '-g', '--group', '-G', '--supp-group', '-s', '--shell', '-w', '--whitelist-environment'])],
+  ['pkexec', new Set(['--user'])],
+  ['unshare', new Set(['-S', '--setuid', '-G', '--setgid', '-R', '--root', '-w', '--wd'])],
+  ['nsenter', new Set(['-t', '--target', '-S', '--setuid', '-G', '--setgid', '-r', '--root', '-w', '--wd'])],
+  ['systemd-run', new Set(['-u', '--unit', '-p', '--property', '-E', '--setenv', '--uid', '--gid', '--working-directory', '-M', '--machine', '--slice', '--description'])],
+  ['fakeroot', new Set(['-l', '--lib', '--faked', '-s', '-i'])],
+  ['chpst', new Set(['-u', '-U', '-e', '-n', '-l', '-L', '-m', '-d', '-o', '-p', '-f', '-c', '-r', '-t'])],
+  ['parallel', new Set(['-j', '--jobs', '-S', '--sshlogin', '--joblog', '-a', '--arg-file', '-d', '--delimiter', '-I'])],
+  ['doas', new Set(['-u', '-C'])],
+  ['proxychains', new Set(['-f'])],
+  ['torsocks', new Set([])],
+  ['ssh-agent', new Set(['-a', '-E', '-t', '-P'])],
+  ['dbus-run-session', new Set(['--config-file', '--dbus-daemon'])],
+  ['xvfb-run', new Set(['-n', '--server-num', '-s', '--server-args', '-e', '--error-file', '-f', '--auth-file', '-p', '--xauth-protocol'])],
 ]);
 
 /** Wrappers that take one positional before the program (`timeout 5 CMD`, `chroot DIR CMD`). */
@@ -812,7 +902,8 @@ function unwrap(base: string, args: readonly ShellWord[]): readonly ShellWord[] 
       break;
     }
     if (text.startsWith('-') && text.length > 1) {
-      i += valueOptions.has(text) ? 2 : 1;
+      const clusterTakesValue = !text.startsWith('--') && text.length > 2 && valueOptions.has(`-${text.slice(-1)}`);
+      i += valueOptions.has(text) || clusterTakesValue ? 2 : 1;
       continue;
     }
     if (base === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text)) {
@@ -850,4 +941,19 @@ function shadowSplit(line: string): { argv: ShellWord[]; piped: boolean }[] {
     if (words.length > 0) commands.push({ argv: words.map((text) => ({ raw: text, text, static: true, glob: /[*?[]/.test(text), brace: false, tilde: text.startsWith('~') })), piped });
   }
   return commands;
+}
+
+/** Decodes the body of bash's `$'...'` quoting, as bash does. */
+export function decodeAnsiC(body: string): string {
+  const simple: Readonly<Record<string, string>> = { a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
+  return body.replace(/\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs, (whole, esc: string) => {
+    const head = esc[0] as string;
+    if (head === 'x' || head === 'u' || head === 'U') {
+      const code = Number.parseInt(esc.slice(1), 16);
+      return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    }
+    if (/[0-7]/.test(head)) return String.fromCharCode(Number.parseInt(esc, 8) & 0xff);
+    if (head === 'c') return String.fromCharCode((esc.charCodeAt(1) & 0x1f));
+    return simple[head] ?? whole;
+  });
 }

@@ -23,7 +23,8 @@ function resolveAll(paths: readonly string[]): PathResolution[] {
   const directories = new Map<string, PathResolution>();
   return paths.map((path) => {
     const cut = path.lastIndexOf('/');
-    if (path === '/' || cut < 0) return resolve(path);
+    const name = path.slice(cut + 1);
+    if (path === '/' || cut < 0 || name === '..' || name === '.' || name === '') return resolve(path);
     let isLink = false;
     try {
       isLink = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
@@ -39,7 +40,6 @@ function resolveAll(paths: readonly string[]): PathResolution[] {
       directories.set(parent, directory);
     }
     if (directory.kind === 'error') return directory;
-    const name = path.slice(cut + 1);
     return { kind: 'resolved', path: directory.path === '/' ? `/${name}` : `${directory.path}/${name}` };
   });
 }
@@ -73,7 +73,9 @@ function resolve(absolutePath: string): PathResolution {
  * ends the walk with the rest appended unchanged.
  */
 function resolveMissing(absolutePath: string): PathResolution {
-  let pending = collapse(absolutePath).split('/').filter((s) => s.length > 0);
+  // `..` is applied as the walk reaches it, after any symlink before it is followed: the
+  // kernel's reading, not the text's.
+  let pending = absolutePath.split('/').filter((s) => s.length > 0);
   let current = '/';
   for (let hops = 0; pending.length > 0; ) {
     const segment = pending[0] as string;

