@@ -566,11 +566,7 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
         parts.static = false;
         followHiddenCode(node.text, ctx, collector);
       }
-      const unquoted = unescapeUnquoted(node.text);
-      parts.text += unquoted.text;
-      parts.shape += unquoted.shape;
-      if (unquoted.glob) parts.glob = true;
-      if (unquoted.brace) parts.brace = true;
+      appendUnquoted(node.text, parts);
       return;
     }
     case 'raw_string':
@@ -624,11 +620,7 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
       if (!node.isNamed) {
         // Anonymous tokens inside a concatenation are literal text (`=`, `:`, ...),
         // except the ones bash expands.
-        const unquoted = unescapeUnquoted(node.text);
-        parts.text += unquoted.text;
-        parts.shape += unquoted.shape;
-        if (unquoted.glob) parts.glob = true;
-        if (unquoted.brace) parts.brace = true;
+        appendUnquoted(node.text, parts);
         return;
       }
       collector.opaque.add(node.isError || node.isMissing ? 'unparseable' : 'too_complex');
@@ -636,6 +628,14 @@ function appendWord(node: Node, parts: WordParts, ctx: WalkContext, collector: C
       parts.text += node.text;
       walkWordsIn(node, { ...ctx, nested: true }, collector);
   }
+}
+
+function appendUnquoted(raw: string, parts: WordParts): void {
+  const unquoted = unescapeUnquoted(raw);
+  parts.text += unquoted.text;
+  parts.shape += unquoted.shape;
+  if (unquoted.glob) parts.glob = true;
+  if (unquoted.brace) parts.brace = true;
 }
 
 function appendDoubleQuoted(node: Node, parts: WordParts, ctx: WalkContext, collector: Collector): void {

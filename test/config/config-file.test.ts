@@ -1,9 +1,8 @@
-import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configPath } from '../../src/config/cmdop-home.js';
 import { CONFIG_KEYS, getConfigValue, listConfigValues, loadConfig, setConfigValue } from '../../src/config/config-file.js';
-import { CmdopError } from '../../src/errors.js';
-import { createTempHome, removeTempHome } from './temp-home.js';
+import { createTempHome, failure, putFile, removeTempHome } from './temp-home.js';
 
 let home: string;
 let file: string;
@@ -16,17 +15,7 @@ afterEach(async () => {
 });
 
 async function put(text: string, mode = 0o600): Promise<void> {
-  await writeFile(file, text);
-  await chmod(file, mode);
-}
-
-async function failure(promise: Promise<unknown>): Promise<CmdopError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CmdopError);
-  return error as CmdopError;
+  await putFile(file, text, mode);
 }
 
 describe('reading config.yaml', () => {

@@ -1,4 +1,4 @@
-import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { permissionsPath } from '../../src/config/cmdop-home.js';
@@ -17,7 +17,7 @@ import {
   type PermissionsDoc,
 } from '../../src/config/permissions-file.js';
 import { CmdopError } from '../../src/errors.js';
-import { createTempHome, removeTempHome } from './temp-home.js';
+import { createTempHome, failure, putFile, removeTempHome } from './temp-home.js';
 
 const REFERENCE = `# rules for vps-audi
 version: 1
@@ -54,17 +54,7 @@ afterEach(async () => {
 });
 
 async function put(text: string, mode = 0o600): Promise<void> {
-  await writeFile(file, text);
-  await chmod(file, mode);
-}
-
-async function failure(promise: Promise<unknown>): Promise<CmdopError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CmdopError);
-  return error as CmdopError;
+  await putFile(file, text, mode);
 }
 
 function syncFailure(fn: () => unknown): CmdopError {

@@ -1,6 +1,8 @@
 /** Test helpers for src/config: real temporary state directories and the built modules for child processes. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { expect } from 'vitest';
+import { CmdopError } from '../../src/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,4 +38,20 @@ export function builtConfigModule(name: string): string {
     }
   }
   return built;
+}
+
+/** Writes `text` to `file` with exactly `mode` (umask aside), as a user editing it would leave it. */
+export async function putFile(file: string, text: string, mode = 0o600): Promise<void> {
+  await writeFile(file, text);
+  await chmod(file, mode);
+}
+
+/** Awaits a promise that must reject with a CmdopError, and returns the error. */
+export async function failure(promise: Promise<unknown>): Promise<CmdopError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CmdopError);
+  return error as CmdopError;
 }
