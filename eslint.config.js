@@ -29,6 +29,12 @@ export default tseslint.config(
   layer(['src/gate/**/*.ts'], [
     { group: ['node:fs', 'node:fs/*', 'fs', 'node:net', 'node:child_process', '../audit/*', '../config/*', '../cli/*'], message: 'src/gate is pure; it may import floor, shared and errors only.' },
   ]),
+  layer(['src/config/**/*.ts'], [
+    { group: ['../audit/*', '../cli/*', '../platform/*'], message: 'src/config may import errors, shared and gate types only.' },
+  ]),
+  layer(['src/platform/**/*.ts'], [
+    { group: ['../audit/*', '../config/*', '../cli/*'], message: 'src/platform implements gate interfaces; it may import gate types, errors and floor paths.' },
+  ]),
   layer(['src/audit/**/*.ts'], [
     { group: ['../gate/*', '../config/*', '../cli/*'], message: 'src/audit may import errors and shared only.' },
   ]),
