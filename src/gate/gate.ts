@@ -5,7 +5,7 @@
  */
 import { commandPathCandidates, floorCheckCommand, floorCheckPath, MAX_CANDIDATES } from '../../floor/index.js';
 import { expandBraces } from '../../floor/glob.js';
-import { normalizePath } from '../../floor/paths.js';
+import { absolutePath, normalizePath } from '../../floor/paths.js';
 import { CmdopError } from '../errors.js';
 import type { FloorContext, FloorHit, ShellAnalysis, SimpleCommand } from '../shared/types.js';
 import type { Policy } from './policy.js';
@@ -160,7 +160,9 @@ export function createGateWithParser(options: GateOptions, parser: ShellParser):
     const written = normalizePath(request.target, { home, cwd: ctx.cwd });
     const writtenHit = floorCheckPath(ctx, written);
     if (writtenHit !== undefined) return floorDecision(writtenHit);
-    const resolution = resolver.resolve(written);
+    // The file system resolves the path as written, `..` after a symlink included (the kernel
+    // reads `link/../x` through the link); only the written form is collapsed as text.
+    const resolution = resolver.resolve(absolutePath(request.target, { home, cwd: ctx.cwd }));
     if (resolution.kind === 'error') {
       return floorDecision({ entry: 'unresolvable_path', reason: `"${written}" could not be resolved (${resolution.reason}); a path the gate cannot follow is denied` });
     }

@@ -278,6 +278,12 @@ describe('paths', () => {
     const deny: PolicySpec = { ...spec, deny: [`read_file(${root}/srv/**)`] };
     expect(decide(deny, { tool: 'read_file', target: '~/projects/app/data-link/secret.txt' })).toMatchObject({ decision: 'deny', source: 'rule' });
   });
+  it('follows .. after a symlink as the kernel does', () => {
+    // data-link points at <root>/srv/data; data-link/../secret.txt is <root>/srv/secret.txt.
+    const d = decide(spec, { tool: 'read_file', target: '~/projects/app/data-link/../README.md' });
+    expect(d.decision).toBe('ask');
+    expect(decide({ ...spec, deny: [`read_file(${root}/srv/*)`] }, { tool: 'read_file', target: '~/projects/app/data-link/../README.md' }).decision).toBe('deny');
+  });
   it('leaves the allowed tree with .. and is not allowed', () => {
     expect(decide(spec, { tool: 'read_file', target: '~/projects/../x.txt' }).decision).toBe('ask');
   });
