@@ -35,6 +35,12 @@ export default tseslint.config(
   layer(['src/platform/**/*.ts'], [
     { group: ['../audit/*', '../config/*', '../cli/*'], message: 'src/platform implements gate interfaces; it may import gate types, errors and floor paths.' },
   ]),
+  layer(['src/tools/**/*.ts'], [
+    { group: ['../audit/*', '../config/*', '../cli/*', '../platform/*', '../transport/*', '../identity/*', '@grpc/*', 'ws'], message: 'src/tools runs approved tools; it may import gate types, errors and floor paths only.' },
+  ]),
+  layer(['src/identity/**/*.ts'], [
+    { group: ['../gate/*', '../audit/*', '../cli/*', '../tools/*', '../transport/*', '@grpc/*', 'ws'], message: 'src/identity may import errors and config file helpers only.' },
+  ]),
   layer(['src/audit/**/*.ts'], [
     { group: ['../gate/*', '../config/*', '../cli/*'], message: 'src/audit may import errors and shared only.' },
   ]),
