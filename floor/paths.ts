@@ -28,6 +28,42 @@ export function normalizePath(path: string, options: NormalizeOptions): string {
   return collapse(p);
 }
 
+/**
+ * Returns `path` made absolute as normalizePath does (`~` expanded, relative forms taken
+ * against `cwd`), collapsing only `//` and `.` segments and a trailing `/`: every `..` is
+ * kept. The kernel applies `..` to the directory a symlink leads to (`/tmp/ssl/../shadow`,
+ * with `ssl → /etc/ssl`, opens `/etc/shadow`), so a path that is to be resolved through the
+ * file system must reach the resolver in this form, not collapsed as text.
+ */
+export function absolutePath(path: string, options: NormalizeOptions): string {
+  let p = path;
+  if (p === '~' || p.startsWith('~/')) {
+    p = options.home + p.slice(1);
+  } else if (p.startsWith('~')) {
+    p = joinDir(parentOf(options.home), p.slice(1));
+  } else if (!p.startsWith('/')) {
+    p = joinDir(options.cwd ?? options.home, p);
+  }
+  return collapseDots(p);
+}
+
+/** Collapses `//` and `.` segments (and a trailing `/`) of an absolute path, keeping `..`. */
+export function collapseDots(absolute: string): string {
+  const out: string[] = [];
+  for (const segment of absolute.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    out.push(segment);
+  }
+  return '/' + out.join('/');
+}
+
+/** True when `path` has a `..` segment. */
+export function hasDotDot(path: string): boolean {
+  return DOT_DOT.test(path);
+}
+
+const DOT_DOT = /(?:^|\/)\.\.(?:\/|$)/;
+
 function joinDir(dir: string, rest: string): string {
   return dir.endsWith('/') ? dir + rest : `${dir}/${rest}`;
 }
