@@ -41,6 +41,24 @@ export default tseslint.config(
   layer(['src/identity/**/*.ts'], [
     { group: ['../gate/*', '../audit/*', '../cli/*', '../tools/*', '../transport/*', '@grpc/*', 'ws'], message: 'src/identity may import errors and config file helpers only.' },
   ]),
+  {
+    // The transport may use the gate, tools, audit and config only as types; the daemon wires them.
+    files: ['src/transport/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: ['../daemon/*', '../cli/*', '../../commands/*'], message: 'src/transport sits below the daemon and CLI.' },
+        { group: ['../gate/*', '../tools/*', '../audit/*', '../config/*', '../../floor/*'], allowTypeImports: true, message: 'src/transport imports these layers as types only.' },
+        { group: ['node:child_process'], message: 'src/transport runs no processes.' },
+      ] }],
+    },
+  },
+  {
+    // Only src/transport talks gRPC or WebSocket (DESIGN.md §2).
+    files: ['src/**/*.ts', 'commands/**/*.ts', 'floor/**/*.ts'],
+    ignores: ['src/transport/**'],
+    rules: { 'no-restricted-syntax': ['error', { selector: "ImportDeclaration[source.value=/^(@grpc\\u002F|ws$)/]", message: 'Only src/transport imports @grpc/* or ws.' }] },
+  },
   layer(['src/audit/**/*.ts'], [
     { group: ['../gate/*', '../config/*', '../cli/*'], message: 'src/audit may import errors and shared only.' },
   ]),
