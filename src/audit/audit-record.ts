@@ -5,6 +5,7 @@
  * the full input never go in, only the input's digest.
  */
 
+import { ruleId } from '../shared/rule-id.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CmdopError } from '../errors.js';
@@ -177,9 +178,7 @@ export function createOutcomeRecord(decision: AuditDecisionRecord, outcome: Audi
 }
 
 /** sha256 hex of a rule's text, the `rule_id` that ties an audit line to its rule. */
-export function ruleId(ruleText: string): string {
-  return createHash('sha256').update(ruleText, 'utf8').digest('hex');
-}
+export { ruleId } from '../shared/rule-id.js';
 
 /** `sha256:` + hex over the canonical JSON (object keys sorted) of a tool's full input. */
 export function digestInput(input: unknown): string {

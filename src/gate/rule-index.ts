@@ -3,7 +3,7 @@
  * with ten: by tool, then by the program a command glob names or the literal leading
  * segments of a path glob. Only rules that could match are tested.
  */
-import { createHash } from 'node:crypto';
+import { ruleId } from '../shared/rule-id.js';
 import { segmentsOf } from '../../floor/paths.js';
 import { compileGlob, type CompiledGlob, type GlobOptions } from './glob.js';
 import type { ParsedRule } from './rule-grammar.js';
@@ -23,10 +23,7 @@ export interface CompiledRule {
   readonly note: string | undefined;
 }
 
-/** sha256 hex of a rule's text. */
-export function ruleId(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
+export { ruleId } from '../shared/rule-id.js';
 
 /** Compiles one parsed rule for one scope and effect. */
 export function compileRule(parsed: ParsedRule, effect: RuleEffect, scope: RuleScope, options: GlobOptions, note?: string): CompiledRule {
