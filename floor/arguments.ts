@@ -180,18 +180,50 @@ function gitText(argv: readonly ShellWord[], text: Set<number>): void {
   }
 }
 
-/** Words bash would hide from the parser's walk: `for x in WORDS`, `select x in WORDS`, `[[ … ]]`, `case WORD in`. */
-const HIDDEN_LISTS = [
-  /\b(?:for|select)\s+[A-Za-z_][A-Za-z0-9_]*\s+in\s+([^;\n]{1,4096})/g,
-  /\[\[\s([^\n]{1,4096}?)\s\]\]/g,
-  /\bcase\s+([^\n;]{1,4096}?)\s+in\b/g,
-];
+/** Words bash would hide from the parser's walk: `for x in WORDS`, `select x in WORDS`. */
+const FOR_LIST = /\b(?:for|select)\s+[A-Za-z_][A-Za-z0-9_]*\s+in\s+([^;\n]{1,4096})/g;
+/** The longest `[[ … ]]` or `case … in` text taken. */
+const MAX_LIST = 4096;
 
-/** Texts of word lists the parser does not report, for lines with control flow. */
+/** Texts of word lists the parser does not report, for lines with control flow: `for … in`, `[[ … ]]`, `case WORD in`. */
 export function hiddenWordLists(line: string): string[] {
   const out: string[] = [];
-  for (const pattern of HIDDEN_LISTS) {
-    for (const m of line.matchAll(pattern)) if (m[1] !== undefined) out.push(m[1]);
+  for (const m of line.matchAll(FOR_LIST)) if (m[1] !== undefined) out.push(m[1]);
+  out.push(...delimited(line, /\[\[\s/g, /\s\]\]/g, /\n/g));
+  out.push(...delimited(line, /\bcase\s+/g, /\s+in\b/g, /[\n;]/g));
+  return out;
+}
+
+/**
+ * The texts between each `open` and the first `close` after it (at least one character, at most
+ * MAX_LIST, no `stop` character between), as `open(.{1,MAX_LIST}?)close` would find them, in
+ * one pass: the next `close` and `stop` are searched forward only, and remembered.
+ */
+function delimited(line: string, open: RegExp, close: RegExp, stop: RegExp): string[] {
+  const out: string[] = [];
+  const next = (pattern: RegExp): ((from: number) => { at: number; end: number }) => {
+    let found = { at: -2, end: -2 };
+    return (from) => {
+      if (found.at === -1 || found.at >= from) return found;
+      pattern.lastIndex = from;
+      const m = pattern.exec(line);
+      found = m === null ? { at: -1, end: -1 } : { at: m.index, end: m.index + m[0].length };
+      return found;
+    };
+  };
+  const nextClose = next(close);
+  const nextStop = next(stop);
+  open.lastIndex = 0;
+  for (let m = open.exec(line); m !== null; m = open.exec(line)) {
+    const from = m.index + m[0].length;
+    const closing = nextClose(from + 1);
+    const stopAt = nextStop(from).at;
+    if (closing.at !== -1 && (stopAt === -1 || stopAt >= closing.at) && closing.at - from <= MAX_LIST) {
+      out.push(line.slice(from, closing.at));
+      open.lastIndex = closing.end;
+    } else {
+      open.lastIndex = m.index + 1;
+    }
   }
   return out;
 }

@@ -10,7 +10,7 @@ type GlobToken =
   | { readonly kind: 'char'; readonly char: string }
   | { readonly kind: 'any' }
   | { readonly kind: 'star' }
-  | { readonly kind: 'class'; readonly negated: boolean; readonly chars: string; readonly ranges: readonly (readonly [string, string])[] };
+  | { readonly kind: 'class'; readonly negated: boolean; readonly chars: ReadonlySet<string>; readonly ranges: readonly (readonly [string, string])[] };
 
 /** A compiled glob segment. */
 export type GlobSegment = readonly GlobToken[];
@@ -22,57 +22,89 @@ export function hasGlobChars(segment: string): boolean {
   return GLOB_CHARS.test(segment);
 }
 
-/** Compiles one path segment (no `/`) into tokens; an unclosed `[` is a literal. */
+/** A class that matches every character: stands in for `[[:alpha:]]` and other POSIX forms. */
+const ANY_CLASS: GlobToken = { kind: 'class', negated: false, chars: new Set(), ranges: [['\u0000', '\uffff']] };
+const STAR: GlobToken = { kind: 'star' };
+/** A class with more ranges than this is read as one range from the lowest to the highest bound. */
+const MAX_RANGES = 32;
+
+/**
+ * Compiles one path segment (no `/`) into tokens; an unclosed `[` is a literal. Linear in the
+ * segment: a class closes at the first `]` after its first character, found by a search that
+ * only moves forward. A class holding a POSIX form (`[:alpha:]`, `[=a=]`, `[.a.]`), whose `]`
+ * bash reads differently, becomes "any character" followed by `*` for the rest of the segment:
+ * a pattern that matches at least everything bash's would.
+ */
 export function compileGlob(segment: string): GlobSegment {
   const tokens: GlobToken[] = [];
+  let close = -2;
+  // The first `]` at or after `from`; `from` only grows, so the whole scan is linear.
+  const nextClose = (from: number): number => {
+    if (close === -1 || close >= from) return close;
+    close = segment.indexOf(']', from);
+    return close;
+  };
   for (let i = 0; i < segment.length; i++) {
     const c = segment.charAt(i);
     if (c === '*') {
       // `**` within a segment behaves as `*`.
-      if (tokens.at(-1)?.kind !== 'star') tokens.push({ kind: 'star' });
-    } else if (c === '?') {
-      tokens.push({ kind: 'any' });
-    } else if (c === '[') {
-      const parsed = parseClass(segment, i);
-      if (parsed === undefined) tokens.push({ kind: 'char', char: c });
-      else {
-        tokens.push(parsed.token);
-        i = parsed.end;
-      }
-    } else {
-      tokens.push({ kind: 'char', char: c });
+      if (tokens.at(-1)?.kind !== 'star') tokens.push(STAR);
+      continue;
     }
+    if (c === '?') {
+      tokens.push({ kind: 'any' });
+      continue;
+    }
+    if (c !== '[') {
+      tokens.push({ kind: 'char', char: c });
+      continue;
+    }
+    const negated = segment[i + 1] === '!' || segment[i + 1] === '^';
+    const first = i + 1 + (negated ? 1 : 0);
+    const end = first < segment.length ? nextClose(first + 1) : -1;
+    if (end === -1) {
+      tokens.push({ kind: 'char', char: c });
+      continue;
+    }
+    const body = segment.slice(first, end);
+    if (body.includes('[:') || body.includes('[=') || body.includes('[.')) {
+      tokens.push(ANY_CLASS, STAR);
+      return tokens;
+    }
+    tokens.push(classToken(body, negated));
+    i = end;
   }
   return tokens;
 }
 
-function parseClass(segment: string, start: number): { token: GlobToken; end: number } | undefined {
-  let i = start + 1;
-  let negated = false;
-  if (segment[i] === '!' || segment[i] === '^') {
-    negated = true;
-    i++;
-  }
-  let chars = '';
-  const ranges: [string, string][] = [];
-  let first = true;
-  for (; i < segment.length; i++) {
-    const c = segment.charAt(i);
-    if (c === ']' && !first) return { token: { kind: 'class', negated, chars, ranges }, end: i };
-    first = false;
-    const next = segment[i + 2];
-    if (segment[i + 1] === '-' && next !== undefined && next !== ']') {
-      ranges.push([c, next]);
+/** The class of a bracket body (between `[` or `[!` and the closing `]`). */
+function classToken(body: string, negated: boolean): GlobToken {
+  const chars = new Set<string>();
+  let ranges: [string, string][] = [];
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charAt(i);
+    if (body[i + 1] === '-' && i + 2 < body.length) {
+      ranges.push([c, body.charAt(i + 2)]);
       i += 2;
     } else {
-      chars += c;
+      chars.add(c);
     }
   }
-  return undefined;
+  if (ranges.length > MAX_RANGES) {
+    let lo = '\uffff';
+    let hi = '\u0000';
+    for (const [a, b] of ranges) {
+      if (a < lo) lo = a;
+      if (b > hi) hi = b;
+    }
+    // Negated, a wider range would match less; the floor would rather match more.
+    ranges = negated ? [] : [[lo, hi]];
+  }
+  return { kind: 'class', negated, chars, ranges };
 }
 
 function classMatches(token: Extract<GlobToken, { kind: 'class' }>, c: string): boolean {
-  let inside = token.chars.includes(c);
+  let inside = token.chars.has(c);
   if (!inside) for (const [lo, hi] of token.ranges) if (c >= lo && c <= hi) inside = true;
   return inside !== token.negated;
 }
@@ -103,30 +135,31 @@ function firstMayBeDot(tokens: GlobSegment, dotOk: boolean): boolean {
 }
 
 /**
- * Runs `text` through the token automaton starting from `start` states. Returns the live
- * states after the last character; an empty array means no match is possible.
+ * Runs `text` through the token automaton from its start. Returns the live states after the
+ * last character; an empty set means no match is possible. The states are kept sparse: after
+ * k characters only the first 2k + 2 tokens can be live, so a run costs O(k²) whatever the
+ * length of the pattern.
  */
-function run(tokens: GlobSegment, text: string): boolean[] {
+function run(tokens: GlobSegment, text: string): ReadonlySet<number> {
   let states = closure(tokens, [0]);
-  for (let i = 0; i < text.length && states.some(Boolean); i++) {
+  for (let i = 0; i < text.length && states.size > 0; i++) {
     const c = text.charAt(i);
     const next: number[] = [];
-    states.forEach((live, at) => {
-      if (!live) return;
+    for (const at of states) {
       const token = tokens[at];
-      if (token === undefined || !stepMatches(token, c)) return;
+      if (token === undefined || !stepMatches(token, c)) continue;
       next.push(token.kind === 'star' ? at : at + 1);
-    });
+    }
     states = closure(tokens, next);
   }
   return states;
 }
 
-function closure(tokens: GlobSegment, from: readonly number[]): boolean[] {
-  const states = new Array<boolean>(tokens.length + 1).fill(false);
+function closure(tokens: GlobSegment, from: readonly number[]): Set<number> {
+  const states = new Set<number>();
   for (let at of from) {
-    states[at] = true;
-    while (tokens[at]?.kind === 'star') states[++at] = true;
+    states.add(at);
+    while (tokens[at]?.kind === 'star') states.add(++at);
   }
   return states;
 }
@@ -134,13 +167,22 @@ function closure(tokens: GlobSegment, from: readonly number[]): boolean[] {
 /** True when the glob segment matches `name` exactly (both lower-case). */
 export function globMatches(tokens: GlobSegment, name: string, dotOk: boolean): boolean {
   if (name.startsWith('.') && !firstMayBeDot(tokens, dotOk)) return false;
-  return run(tokens, name)[tokens.length] === true;
+  // Every token but `*` takes exactly one character.
+  if (tokens.length > name.length * 2 + 2 && countFixed(tokens, name.length) > name.length) return false;
+  return run(tokens, name).has(tokens.length);
+}
+
+/** How many tokens other than `*` there are, counting no further than `limit` + 1. */
+function countFixed(tokens: GlobSegment, limit: number): number {
+  let count = 0;
+  for (const token of tokens) if (token.kind !== 'star' && ++count > limit) break;
+  return count;
 }
 
 /** True when the glob segment can match some name that starts with `prefix`. */
 export function globMatchesSomePrefixed(tokens: GlobSegment, prefix: string, dotOk: boolean): boolean {
   if (prefix.startsWith('.') && !firstMayBeDot(tokens, dotOk)) return false;
-  return run(tokens, prefix).some(Boolean);
+  return run(tokens, prefix).size > 0;
 }
 
 /**
@@ -151,8 +193,16 @@ export function globMatchesSomeSuffixed(tokens: GlobSegment, suffix: string): bo
   const reversed = [...tokens].reverse();
   let reversedSuffix = '';
   for (let i = suffix.length - 1; i >= 0; i--) reversedSuffix += suffix.charAt(i);
-  const states = run(reversed, reversedSuffix);
-  return states.some((live, at) => live && at < reversed.length);
+  for (const at of run(reversed, reversedSuffix)) if (at < reversed.length) return true;
+  return false;
+}
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+/** True when the glob segment can match some non-empty run of digits (a pid). */
+export function globMatchesSomeDigits(tokens: GlobSegment): boolean {
+  if (tokens.length === 0) return false;
+  return tokens.every((token) => token.kind === 'star' || token.kind === 'any' || (token.kind === 'char' ? DIGITS.includes(token.char) : DIGITS.some((d) => classMatches(token, d))));
 }
 
 /** Text before the first `*`, and after the last one, of a compiled segment's source. */
@@ -164,74 +214,135 @@ export function literalEnds(segment: string): { head: string; tail: string } {
 
 /** At most this many words come out of one brace expansion; more gives up (see expandBraces). */
 const MAX_BRACE_EXPANSIONS = 64;
+/** Characters of intermediate text one expansion may build before it gives up. */
+const MAX_BRACE_WORK = 1 << 20;
 
-const BRACE_HINT = /\{[^{}]*(?:,|\.\.)[^{}]*\}/;
-
-/** True when `text` has something bash would brace-expand. */
+/** True when `text` has something bash would brace-expand: a `{`, then `,` or `..`, then `}`, with no brace between. */
 export function mayHaveBraces(text: string): boolean {
-  return text.includes('{') && BRACE_HINT.test(text);
+  let open = text.indexOf('{');
+  if (open === -1) return false;
+  let separator = false;
+  for (let i = open + 1; i < text.length; i++) {
+    const c = text.charAt(i);
+    if (c === '{') {
+      open = i;
+      separator = false;
+    } else if (c === '}') {
+      if (open !== -1 && separator) return true;
+      open = -1;
+    } else if (open !== -1 && (c === ',' || (c === '.' && text[i + 1] === '.'))) {
+      separator = true;
+    }
+  }
+  return false;
 }
 
 /**
- * Bash brace expansion (`a{b,c}d`, `{a..e}`, `{1..3}`, nested). Returns undefined when the
- * expansion would exceed MAX_BRACE_EXPANSIONS words, so the caller can fall back to a glob.
+ * Bash brace expansion (`a{b,c}d`, `{a..e}`, `{1..3}`, nested), without recursion. Returns
+ * undefined when the expansion would exceed MAX_BRACE_EXPANSIONS words or MAX_BRACE_WORK
+ * characters of intermediate text, so the caller can fall back to a glob (braceGlob).
  */
 export function expandBraces(text: string): string[] | undefined {
   const out: string[] = [];
-  return expandInto(text, out) ? out : undefined;
-}
-
-function expandInto(text: string, out: string[]): boolean {
-  const group = findGroup(text);
-  if (group === undefined) {
-    if (out.length >= MAX_BRACE_EXPANSIONS) return false;
-    out.push(text);
-    return true;
-  }
-  const before = text.slice(0, group.open);
-  const after = text.slice(group.close + 1);
-  for (const alternative of group.alternatives) {
-    if (!expandInto(before + alternative + after, out)) return false;
-  }
-  return true;
-}
-
-/** The first brace group with a comma or a sequence, with its alternatives. */
-function findGroup(text: string): { open: number; close: number; alternatives: string[] } | undefined {
-  for (let open = text.indexOf('{'); open !== -1; open = text.indexOf('{', open + 1)) {
-    let depth = 0;
-    const commas: number[] = [];
-    for (let i = open; i < text.length; i++) {
-      const c = text[i];
-      if (c === '{') depth++;
-      else if (c === '}') {
-        depth--;
-        if (depth === 0) {
-          const inner = text.slice(open + 1, i);
-          if (commas.length > 0) {
-            const alternatives: string[] = [];
-            let from = open + 1;
-            for (const comma of commas) {
-              alternatives.push(text.slice(from, comma));
-              from = comma + 1;
-            }
-            alternatives.push(text.slice(from, i));
-            return { open, close: i, alternatives };
-          }
-          const sequence = expandSequence(inner);
-          if (sequence !== undefined) return { open, close: i, alternatives: sequence };
-          break;
-        }
-      } else if (c === ',' && depth === 1) commas.push(i);
+  // Depth first, last alternative pushed first, so that words come out in bash's order.
+  const pending: string[] = [text];
+  let work = text.length;
+  while (pending.length > 0) {
+    const current = pending.pop() as string;
+    const group = findGroup(current);
+    if (group === undefined) {
+      out.push(current);
+      continue;
+    }
+    // Every alternative gives at least one word.
+    if (out.length + pending.length + group.alternatives.length > MAX_BRACE_EXPANSIONS) return undefined;
+    const before = current.slice(0, group.open);
+    const after = current.slice(group.close + 1);
+    for (let k = group.alternatives.length - 1; k >= 0; k--) {
+      const next = before + (group.alternatives[k] as string) + after;
+      work += next.length;
+      if (work > MAX_BRACE_WORK) return undefined;
+      pending.push(next);
     }
   }
-  return undefined;
+  return out;
+}
+
+/**
+ * The leftmost brace group with a comma or a sequence, with its alternatives, in one pass:
+ * braces are paired with a stack, each frame keeping the commas directly inside it.
+ */
+function findGroup(text: string): { open: number; close: number; alternatives: string[] } | undefined {
+  const stack: { open: number; commas: number[]; nested: boolean }[] = [];
+  let best: { open: number; close: number; commas: number[]; sequence: string[] | undefined } | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charAt(i);
+    if (c === '{') {
+      const parent = stack.at(-1);
+      if (parent !== undefined) parent.nested = true;
+      // Nothing opened after the best group so far can come before it.
+      if (best !== undefined && stack.length === 0) break;
+      stack.push({ open: i, commas: [], nested: false });
+    } else if (c === ',') {
+      stack.at(-1)?.commas.push(i);
+    } else if (c === '}') {
+      const frame = stack.pop();
+      if (frame === undefined) continue;
+      if (best !== undefined && best.open < frame.open) continue;
+      if (frame.commas.length > 0) best = { open: frame.open, close: i, commas: frame.commas, sequence: undefined };
+      else if (!frame.nested) {
+        const sequence = expandSequence(text.slice(frame.open + 1, i));
+        if (sequence !== undefined) best = { open: frame.open, close: i, commas: [], sequence };
+      }
+    }
+  }
+  if (best === undefined) return undefined;
+  if (best.sequence !== undefined) return { open: best.open, close: best.close, alternatives: best.sequence };
+  const alternatives: string[] = [];
+  let from = best.open + 1;
+  for (const comma of best.commas) {
+    alternatives.push(text.slice(from, comma));
+    from = comma + 1;
+  }
+  alternatives.push(text.slice(from, best.close));
+  return { open: best.open, close: best.close, alternatives };
+}
+
+/**
+ * A glob that matches at least every word the brace expansion of `text` gives, for when it is
+ * too large to expand: each balanced `{…}` becomes `*`, or a run of segments with a `**`
+ * segment in the middle when it holds a `/` (its words may span directories). Linear: each character is written once and dropped at most once.
+ */
+export function braceGlob(text: string): string {
+  const out: string[] = [];
+  const marks: { at: number; slash: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charAt(i);
+    const top = marks.at(-1);
+    if (c === '{') {
+      marks.push({ at: out.length, slash: false });
+      out.push(c);
+    } else if (c === '}' && top !== undefined) {
+      marks.pop();
+      out.length = top.at;
+      const glob = top.slash ? '*/**/*' : '*';
+      if (out.at(-1) !== glob) out.push(glob);
+      const parent = marks.at(-1);
+      if (parent !== undefined && top.slash) parent.slash = true;
+    } else {
+      if (c === '/' && top !== undefined) top.slash = true;
+      out.push(c);
+    }
+  }
+  return out.join('');
 }
 
 const NUMBER_SEQUENCE = /^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$/;
 const CHAR_SEQUENCE = /^([a-zA-Z])\.\.([a-zA-Z])(?:\.\.(-?\d+))?$/;
 
 function expandSequence(inner: string): string[] | undefined {
+  // A sequence is short; a long body is not worth a regular expression.
+  if (inner.length > 64) return undefined;
   const numbers = NUMBER_SEQUENCE.exec(inner);
   const chars = numbers === null ? CHAR_SEQUENCE.exec(inner) : null;
   const match = numbers ?? chars;

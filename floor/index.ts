@@ -6,10 +6,10 @@
 import type { FloorContext, FloorHit, ShellAnalysis, ShellRedirect, ShellWord, SimpleCommand } from '../src/shared/types.js';
 import { hiddenWordLists, textIndexes } from './arguments.js';
 import { hasGlobChars } from './glob.js';
-import { normalizePath, segmentsOf } from './paths.js';
+import { absolutePath, hasDotDot, normalizePath, segmentsOf } from './paths.js';
 import { programOf, type Program } from './programs.js';
 import { checkGlobPath, checkLiteralPath, protectedName, protectedNameForGlob, type PathFinding } from './protected.js';
-import { FLOOR_SUFFIX, checkFedCode, checkForkBomb, checkRawSignatures, checkRecursiveDelete, effectiveArgv, type HiddenCode } from './signatures.js';
+import { FLOOR_SUFFIX, checkDeletedPath, checkFedCode, checkForkBomb, checkRawSignatures, checkRecursiveDelete, deletedOperands, deletionGlobDirectory, effectiveArgv, replaceStrings, type FedContext, type HiddenCode } from './signatures.js';
 import { piecesOf, readText, readWord, type WordEnv, type WordReading } from './words.js';
 
 /** Checks one path the gate is about to read, write or list (or a command argument's resolved form). */
@@ -30,6 +30,9 @@ export function floorCheckCommand(ctx: FloorContext, analysis: ShellAnalysis): F
   const bomb = checkForkBomb(analysis.line);
   if (bomb !== undefined) return bomb;
   const scan = createScan(ctx, analysis);
+  if (scan.truncated) {
+    return { entry: 'unchecked_line', reason: `the line's commands hold more than ${MAX_ARGV_WORDS} words in all (wrappers nested deep), more than the floor checks; it is denied whole${FLOOR_SUFFIX}` };
+  }
   const judged = judgeCommands(scan, analysis);
   if (judged.hit !== undefined) return judged.hit;
   for (const text of judged.hidden.texts) {
@@ -47,10 +50,13 @@ export function floorCheckCommand(ctx: FloorContext, analysis: ShellAnalysis): F
     if (++checked > MAX_CHECKED_PATHS) {
       return { entry: 'unchecked_line', reason: `the line names more than ${MAX_CHECKED_PATHS} possible paths, more than the floor checks; it is denied whole${FLOOR_SUFFIX}` };
     }
+    // An un-collapsed form is for the gate to resolve; its text is the collapsed form's.
+    if (candidate.unresolved) return undefined;
     const found = checkCandidate(scan, candidate);
     if (found === undefined) return undefined;
     const entry = found.entry === 'block_device' ? (candidate.redirect ? 'block_device_redirect' : 'block_device_argument') : 'protected_argument';
-    return { entry, reason: `${describe(candidate.source)} names ${JSON.stringify(candidate.path)}, which is ${found.what}${FLOOR_SUFFIX}` };
+    const read = candidate.reading.braceGlob === true ? ' (a brace expansion too large for the floor to expand, read as a glob that matches at least its words)' : '';
+    return { entry, reason: `${describe(candidate.source)} names ${quoted(candidate.path)}${read}, which is ${found.what}${FLOOR_SUFFIX}` };
   });
   if (hit !== undefined) return hit === STOP ? undefined : hit;
   // The gate asks for the candidates of a line that passed next: they are already known.
@@ -64,7 +70,9 @@ const remembered = new WeakMap<ShellAnalysis, { home: string; cmdopHome: string;
 /**
  * The absolute normalised paths a command's arguments, redirect targets and assignments name
  * (with `~`, `$HOME`, braces and relative forms resolved), for the gate to follow symlinks in
- * and check again with floorCheckPath. At most MAX_CANDIDATES, in order of appearance.
+ * and check again with floorCheckPath. A path written with `..` is also given absolute but
+ * un-collapsed (`/tmp/ssl/../shadow`): the kernel applies `..` after following a symlink, so
+ * only the resolver can say where it leads. At most MAX_CANDIDATES, in order of appearance.
  */
 export function commandPathCandidates(ctx: FloorContext, analysis: ShellAnalysis): string[] {
   const known = remembered.get(analysis);
@@ -79,10 +87,66 @@ export function commandPathCandidates(ctx: FloorContext, analysis: ShellAnalysis
   return [...out];
 }
 
+/** A recursive delete's operand, absolute, for the gate to resolve and check with floorCheckDeletedPath. */
+export interface DeletionTarget {
+  readonly path: string;
+  /**
+   * rm and find follow a symlink that is the operand's last component only when it is written
+   * with a trailing `/` (`rm -rf link/` empties what `link` points to; `rm -rf link` removes the
+   * link). When false, resolve the parent directory and append the last component as it is.
+   */
+  readonly followLast: boolean;
+}
+
+/**
+ * The operands of the line's recursive deletes (`rm -r`, `find -delete`), absolute — collapsed,
+ * and un-collapsed when written with `..` — for the gate to follow symlinks in and check with
+ * floorCheckDeletedPath: the floor's own check of `rm -rf` reads only their text. A glob gives
+ * the directory it expands in. At most MAX_CANDIDATES.
+ */
+export function recursiveDeleteTargets(ctx: FloorContext, analysis: ShellAnalysis): DeletionTarget[] {
+  const scan = createScan(ctx, analysis);
+  const out = new Map<string, DeletionTarget>();
+  const add = (path: string, followLast: boolean): void => {
+    const key = `${followLast ? '1' : '0'}${path}`;
+    if (out.size < MAX_CANDIDATES && !out.has(key)) out.set(key, { path, followLast });
+  };
+  for (const { argv, program } of scan.commands) {
+    for (const operand of deletedOperands(program, argv) ?? []) {
+      for (const reading of readWord(operand, scan.env)) {
+        if (reading.namesOnly || reading.text === '') continue;
+        const followLast = TRAILING_SLASH.test(reading.text);
+        const paths = [...absolutes(scan, reading.text), ...unresolvedAbsolutes(scan, reading.text)];
+        for (const path of paths) {
+          const dir = reading.glob ? deletionGlobDirectory(path) : undefined;
+          if (dir !== undefined) add(dir, true);
+          else add(path, followLast);
+        }
+      }
+      if (out.size >= MAX_CANDIDATES) return [...out.values()];
+    }
+  }
+  return [...out.values()];
+}
+
+/** Written with a trailing `/` or `/.`: a final symlink is followed. */
+const TRAILING_SLASH = /\/\.?$/;
+
+/** Checks where a recursive delete's operand leads once the gate has followed its symlinks (see recursiveDeleteTargets). */
+export function floorCheckDeletedPath(ctx: FloorContext, resolvedPath: string): FloorHit | undefined {
+  return checkDeletedPath(ctx, normalizePath(resolvedPath, { home: ctx.home, cwd: ctx.cwd }));
+}
+
 /** How many candidate paths commandPathCandidates returns at most; a caller that gets this many knows it may have been cut. */
 export const MAX_CANDIDATES = 256;
 /** Past this many candidate checks the line is denied: a line must not hide a path behind volume. */
 const MAX_CHECKED_PATHS = 10_000;
+/**
+ * Past this many argv words across all commands the line is denied whole. Nested wrappers share
+ * their words (`sudo sudo … ls` reports each level with the rest of the line), so a line's
+ * commands can hold far more words than the line has; this keeps every check linear.
+ */
+const MAX_ARGV_WORDS = 200_000;
 /** How many extra working directories (`cd X && …`) relative arguments are also taken against. */
 const MAX_EXTRA_BASES = 4;
 
@@ -102,16 +166,28 @@ interface Scan {
   readonly env: WordEnv;
   /** Directories a relative argument may be taken against: the cwd, then `cd` targets in the line. */
   readonly bases: readonly string[];
+  /** `cd` targets written with `..`, absolute but un-collapsed (`cd -P` follows symlinks first). */
+  readonly rawBases: readonly string[];
   /** The line turns bash's dotglob on (or zsh's globdots): `*` matches dotfiles. */
   readonly dotOk: boolean;
+  /** Commands were left out: they held more than MAX_ARGV_WORDS words in all. */
+  readonly truncated: boolean;
 }
 
 function createScan(ctx: FloorContext, analysis: ShellAnalysis): Scan {
   const cwd = ctx.cwd ?? ctx.home;
   const env: WordEnv = { home: ctx.home, cwd, cmdopHome: ctx.cmdopHome };
   const bases = [cwd];
+  const rawBases: string[] = [];
   const commands: Prepared[] = [];
+  let words = 0;
+  let truncated = false;
   for (const command of analysis.commands) {
+    words += command.argv.length;
+    if (words > MAX_ARGV_WORDS) {
+      truncated = true;
+      break;
+    }
     const argv = effectiveArgv(command);
     const program = argv[0];
     if (program === undefined) continue;
@@ -122,9 +198,12 @@ function createScan(ctx: FloorContext, analysis: ShellAnalysis): Scan {
     for (const text of texts) {
       const base = normalizePath(text, { home: ctx.home, cwd });
       if (!bases.includes(base) && bases.length <= MAX_EXTRA_BASES) bases.push(base);
+      if (!hasDotDot(text)) continue;
+      const raw = absolutePath(text, { home: ctx.home, cwd });
+      if (!rawBases.includes(raw) && rawBases.length < MAX_EXTRA_BASES) rawBases.push(raw);
     }
   }
-  return { ctx, commands, env, bases, dotOk: DOTGLOB.test(analysis.line) };
+  return { ctx, commands, env, bases, rawBases, dotOk: DOTGLOB.test(analysis.line), truncated };
 }
 
 /** Every absolute form of one path-like piece. */
@@ -138,6 +217,23 @@ function absolutes(scan: Scan, piece: string): string[] {
   if (piece.startsWith('/')) return [normal(piece, home, '/')];
   if (scan.bases.length === 1) return [normal(piece, home, cwd)];
   return scan.bases.map((base) => normal(piece, home, base));
+}
+
+/**
+ * The absolute but un-collapsed forms of a piece, where they differ from its collapsed ones:
+ * a piece written with `..`, or a relative piece taken against a `cd` target written with `..`.
+ */
+function unresolvedAbsolutes(scan: Scan, piece: string): string[] {
+  const { home, cwd } = scan.env;
+  const out: string[] = [];
+  const relative = !piece.startsWith('/') && !piece.startsWith('~');
+  if (hasDotDot(piece)) {
+    if ((piece.startsWith('~+') || piece.startsWith('~-')) && (piece.length === 2 || piece[2] === '/')) out.push(absolutePath(cwd + piece.slice(2), { home }));
+    else if (!relative) out.push(absolutePath(piece, { home }));
+    else for (const base of scan.bases) out.push(absolutePath(piece, { home, cwd: base }));
+  }
+  if (relative) for (const base of scan.rawBases) out.push(absolutePath(piece, { home, cwd: base }));
+  return out;
 }
 
 /** `//`, `/./`, `/../`, or a trailing `/`, `/.` or `/..`: what collapse would change. */
@@ -162,9 +258,10 @@ function judgeCommands(scan: Scan, analysis: ShellAnalysis): { hit: FloorHit | u
   // `cat <<EOF | sh`), so those lines are read as raw text.
   if (opaque.includes('heredoc')) for (const text of analysis.line.split('\n')) if (text.includes('<<')) hidden.texts.push(text);
   const resolve = (text: string): readonly string[] => absolutes(scan, text);
+  const fed: FedContext = { placeholders: replaceStrings(scan.commands.map((c) => c.argv)) };
   let hit: FloorHit | undefined;
   for (const { command, argv, program } of scan.commands) {
-    hit ??= checkRecursiveDelete(scan.ctx, command, program, argv, scan.env, resolve) ?? checkFedCode(command, program, argv, hidden, analysis.line);
+    hit ??= checkRecursiveDelete(scan.ctx, command, program, argv, scan.env, resolve) ?? checkFedCode(command, program, argv, hidden, analysis.line, fed);
     // A subshell or group the parser kept as one word (`time (curl x | bash)`) is unread code.
     for (const word of argv) if (!word.static && (word.raw.startsWith('(') || word.raw.startsWith('{'))) hidden.texts.push(word.text);
   }
@@ -174,6 +271,8 @@ function judgeCommands(scan: Scan, analysis: ShellAnalysis): { hit: FloorHit | u
 /** One path the floor checks, and where in the line it came from. */
 interface Candidate {
   readonly path: string;
+  /** An absolute but un-collapsed form, for the gate to resolve only (its text was checked collapsed). */
+  readonly unresolved?: boolean;
   readonly reading: WordReading;
   readonly redirect: boolean;
   readonly source: Source;
@@ -186,8 +285,15 @@ interface Source {
   readonly program?: string;
 }
 
+/** Longest text quoted whole in a reason; longer text is cut. */
+const QUOTED_MAX = 160;
+
+function quoted(text: string): string {
+  return JSON.stringify(text.length > QUOTED_MAX ? `${text.slice(0, QUOTED_MAX)}…` : text);
+}
+
 function describe(source: Source): string {
-  const text = JSON.stringify(source.text);
+  const text = quoted(source.text);
   switch (source.kind) {
     case 'argument':
       return `argument ${text} of ${source.program ?? 'the command'}`;
@@ -284,8 +390,15 @@ function visitReadings(scan: Scan, readings: readonly WordReading[], redirect: b
     if (extra !== undefined) pieces.push(extra);
     for (const piece of pieces) {
       if (piece === '') continue;
-      for (const path of absolutes(scan, piece)) {
+      const collapsed = absolutes(scan, piece);
+      for (const path of collapsed) {
         const hit = visit({ path, reading, redirect, source });
+        if (hit !== undefined) return hit;
+      }
+      if (reading.namesOnly || (!piece.includes('..') && scan.rawBases.length === 0)) continue;
+      for (const path of unresolvedAbsolutes(scan, piece)) {
+        if (collapsed.includes(path)) continue;
+        const hit = visit({ path, reading, redirect, source, unresolved: true });
         if (hit !== undefined) return hit;
       }
     }

@@ -6,7 +6,7 @@
  * errs toward denying and keeps one behaviour everywhere.
  */
 import type { FloorContext } from '../src/shared/types.js';
-import { compileGlob, globMatches, globMatchesSomePrefixed, globMatchesSomeSuffixed, hasGlobChars, literalEnds, type GlobSegment } from './glob.js';
+import { compileGlob, globMatches, globMatchesSomeDigits, globMatchesSomePrefixed, globMatchesSomeSuffixed, hasGlobChars, literalEnds, type GlobSegment } from './glob.js';
 import { collapse, isUnder, segmentsOf } from './paths.js';
 
 /** Directories denied anywhere in a path, with why. Reading or writing inside them is denied. */
@@ -97,6 +97,19 @@ const FILE_STEM = /^[^()'"`;,{}<>|&$=:*?[\]\\\n]+$/;
 /** Block devices and raw memory: reading one bypasses every file protection, writing destroys it. */
 const BLOCK_DEVICE =
   /^\/dev\/(?:(?:s|h|v|xv)d[a-z]+\d*|nvme\d+(?:n\d+(?:p\d+)?)?|mmcblk\d+(?:p\d+|boot\d+|rpmb)?|r?disk\d+(?:s\d+)*|disk(?:\/.*)?|mapper(?:\/.*)?|dm-\d+|loop\d+|md\d+(?:p\d+)?|md(?:\/.*)?|nbd\d+(?:p\d+)?|zram\d+|sg\d+|sr\d+|mtd(?:block)?\d+|block(?:\/.*)?|root|mem|kmem|port)$|^\/proc\/kcore$/;
+
+/**
+ * A process's secrets under /proc, for `self`, `thread-self`, a pid and a pid's tasks:
+ * `environ` (the environment it was started with: API keys and tokens, the daemon's too) and
+ * `mem` (its memory); and `root` and `cwd`, which open its view of the file system — another
+ * mount namespace (a container's) or the daemon's own directory — where no path of the floor
+ * means what it says. `cmdline` is not listed: `ps` shows every command line anyway.
+ */
+const PROC_SECRET = /^\/proc\/(?:self|thread-self|\d+)(?:\/task\/\d+)?\/(?:(environ|mem)|(root|cwd)(?:\/.*)?)$/;
+
+/** The findings for PROC_SECRET's two kinds. */
+const PROC_FILE: PathFinding = { entry: 'protected_file', what: "a process's environment or memory under /proc (secrets it was started with)" };
+const PROC_ROOT: PathFinding = { entry: 'protected_prefix', what: "a process's root or working directory under /proc (its own view of the file system, which the floor's paths do not describe)" };
 
 /** What a protected path is, for a reason text. */
 export type PathEntry = 'protected_file' | 'protected_dir' | 'protected_prefix' | 'block_device';
@@ -198,6 +211,10 @@ const QUOTE = JSON.stringify;
 export function checkLiteralPath(ctx: FloorContext, path: string): PathFinding | undefined {
   const lower = path.toLowerCase();
   if (isBlockDevice(lower)) return { entry: 'block_device', what: 'a block device or raw memory, whose bytes bypass every file protection' };
+  if (lower.startsWith('/proc/')) {
+    const proc = PROC_SECRET.exec(lower);
+    if (proc !== null) return proc[1] !== undefined ? PROC_FILE : PROC_ROOT;
+  }
   for (const prefix of protectedPrefixes(ctx)) {
     // startsWith first: isUnder builds a string, and most paths share no prefix.
     if (lower.startsWith(prefix.path) && isUnder(lower, prefix.path)) {
@@ -238,6 +255,8 @@ export function checkGlobPath(ctx: FloorContext, path: string, dotOk: boolean): 
     }
     return tokens;
   };
+  const proc = procGlobFinding(segments, dotOk, tokensAt);
+  if (proc !== undefined) return proc;
   for (const prefix of protectedPrefixes(ctx)) {
     if (globCouldBeUnder(segments, prefix.segments, dotOk, tokensAt)) {
       return { entry: 'protected_prefix', what: `under the protected prefix ${QUOTE(prefix.shown)} (${prefix.why})` };
@@ -272,4 +291,50 @@ function globCouldBeUnder(segments: readonly string[], prefix: readonly string[]
     if (!hasGlobChars(segment) || !globMatches(tokensAt(i, segment), want, dotOk)) return false;
   }
   return true;
+}
+
+/** One step of a /proc secret's path: fixed names, a pid (`self`, `thread-self`, digits), a task id, or anything below. */
+type ProcStep = readonly string[] | 'pid' | 'tid' | 'rest';
+
+/** The /proc secrets of PROC_SECRET as steps, for glob paths. */
+const PROC_SHAPES: readonly { readonly steps: readonly ProcStep[]; readonly finding: PathFinding }[] = [
+  { steps: [['proc'], 'pid', ['environ', 'mem']], finding: PROC_FILE },
+  { steps: [['proc'], 'pid', ['task'], 'tid', ['environ', 'mem']], finding: PROC_FILE },
+  { steps: [['proc'], 'pid', ['root', 'cwd'], 'rest'], finding: PROC_ROOT },
+  { steps: [['proc'], 'pid', ['task'], 'tid', ['root', 'cwd'], 'rest'], finding: PROC_ROOT },
+];
+
+const PID_NAMES = ['self', 'thread-self'];
+const DIGITS = /^\d+$/;
+
+/** Could some expansion of the glob path be a /proc secret? `**` may stand for any run of segments. */
+function procGlobFinding(segments: readonly string[], dotOk: boolean, tokensAt: (i: number, s: string) => GlobSegment): PathFinding | undefined {
+  const first = segments[0];
+  if (first === undefined || (first !== 'proc' && first !== '**' && !hasGlobChars(first))) return undefined;
+  for (const shape of PROC_SHAPES) {
+    if (shapeMatches(segments, shape.steps, dotOk, tokensAt)) return shape.finding;
+  }
+  return undefined;
+}
+
+function shapeMatches(segments: readonly string[], steps: readonly ProcStep[], dotOk: boolean, tokensAt: (i: number, s: string) => GlobSegment): boolean {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as ProcStep;
+    if (step === 'rest') return true;
+    const segment = segments[i];
+    if (segment === undefined) return false;
+    // Under globstar `**` spans any number of segments: what follows could be the rest.
+    if (segment === '**') return true;
+    if (!stepMatches(segment, i, step, dotOk, tokensAt)) return false;
+  }
+  return segments.length === steps.length;
+}
+
+function stepMatches(segment: string, i: number, step: Exclude<ProcStep, 'rest'>, dotOk: boolean, tokensAt: (i: number, s: string) => GlobSegment): boolean {
+  const glob = hasGlobChars(segment);
+  const names = step === 'pid' ? PID_NAMES : step === 'tid' ? [] : step;
+  if (!glob) return names.includes(segment) || (typeof step === 'string' && DIGITS.test(segment));
+  const tokens = tokensAt(i, segment);
+  if (names.some((name) => globMatches(tokens, name, dotOk))) return true;
+  return typeof step === 'string' && globMatchesSomeDigits(tokens);
 }

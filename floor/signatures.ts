@@ -9,7 +9,8 @@ import { hasGlobChars } from './glob.js';
 import { isUnder, segmentsOf } from './paths.js';
 import { EXTRA_WRAPPERS, INTERPRETERS, SHELLS, STDIN_RUNNERS, interpreterSource, isStdinOperand, programName, programOf, shellSource, type Program, type ProgramSource } from './programs.js';
 import { protectedPrefixes } from './protected.js';
-import { readWord, type WordEnv } from './words.js';
+import { awkRunsInput, sedRunsInput } from './scripts.js';
+import { decodeDynamic, readWord, type WordEnv } from './words.js';
 
 /** Appended to every reason: the floor is not a rule and nothing lifts it. */
 export const FLOOR_SUFFIX = '; the floor cannot be lifted by any rule or mode';
@@ -22,11 +23,22 @@ function shown(command: SimpleCommand): string {
   return JSON.stringify(text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text);
 }
 
+/** Text, shortened for a reason. */
+function shownText(text: string): string {
+  return JSON.stringify(text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text);
+}
+
+/** A word as written, shortened for a reason text. */
+function shownWord(word: ShellWord): string {
+  return JSON.stringify(word.raw.length > SHOWN_MAX ? `${word.raw.slice(0, SHOWN_MAX)}…` : word.raw);
+}
+
 /** The argv a command really runs: `busybox rm …` runs `rm …`. */
 export function effectiveArgv(command: SimpleCommand): readonly ShellWord[] {
-  let argv = command.argv;
-  while (argv.length > 1 && argv[0]?.static === true && MULTICALL.test(argv[0].text)) argv = argv.slice(1);
-  return argv;
+  const argv = command.argv;
+  let start = 0;
+  for (let word = argv[0]; argv.length - start > 1 && word?.static === true && MULTICALL.test(word.text); word = argv[start]) start++;
+  return start === 0 ? argv : argv.slice(start);
 }
 
 const MULTICALL = /(?:^|\/)(?:busybox|toybox)$/i;
@@ -81,18 +93,11 @@ function isRecursiveOption(text: string): boolean {
 /** `rm -r` of `/`, home, or a directory holding a protected place; also when the program is computed. */
 export function checkRecursiveDelete(ctx: FloorContext, command: SimpleCommand, program: Program, argv: readonly ShellWord[], env: WordEnv, resolve: (text: string) => readonly string[]): FloorHit | undefined {
   if (program.kind === 'static' && program.name === 'find') return checkFindDelete(ctx, command, argv, env, resolve);
-  const couldBeRm = program.kind === 'dynamic' || program.is('rm');
-  if (!couldBeRm) return undefined;
-  let recursive = false;
-  let options = true;
-  const operands: ShellWord[] = [];
-  for (const arg of argv.slice(1)) {
-    if (options && arg.static && arg.text === '--') options = false;
-    else if (options && arg.static && arg.text.startsWith('-') && arg.text.length > 1) recursive ||= isRecursiveOption(arg.text);
-    else operands.push(arg);
-  }
-  if (!recursive) return undefined;
+  const operands = rmOperands(program, argv);
+  if (operands === undefined) return undefined;
   for (const operand of operands) {
+    const computed = computedPath(operand, env);
+    if (computed !== undefined) return { entry: 'rm_root', reason: `${shown(command)} recursively deletes ${computed}${FLOOR_SUFFIX}` };
     for (const path of deletionPaths(operand, env, resolve)) {
       const target = deletionTarget(ctx, path);
       if (target !== undefined) {
@@ -103,27 +108,91 @@ export function checkRecursiveDelete(ctx: FloorContext, command: SimpleCommand, 
   return undefined;
 }
 
-const FIND_DESTRUCTIVE_EXEC = new Set(['rm', 'shred', 'unlink', 'srm']);
+/**
+ * A deletion operand whose value is cut or rewritten by an expansion (`"${HOME:0:1}"` is `/`,
+ * `${X%%/…}` may be empty, `${X#/…}` a short prefix) or holds a command's output: it can be
+ * `/` whatever the values. A plain `$DIR` is not: unset it is empty, which deletes nothing.
+ */
+function computedPath(word: ShellWord, env: WordEnv): string | undefined {
+  if (word.static) return undefined;
+  const decoded = decodeDynamic(word.text, env);
+  if (decoded.transformed) return `${shownWord(word)}, a path an expansion cuts or rewrites, which can make "/" out of any value`;
+  if (decoded.output) return `${shownWord(word)}, a path made of a command's output, which can be "/"`;
+  return undefined;
+}
 
-/** `find / -delete`, `find ~ -exec rm -rf {} +`: recursive deletion by another name. */
-function checkFindDelete(ctx: FloorContext, command: SimpleCommand, argv: readonly ShellWord[], env: WordEnv, resolve: (text: string) => readonly string[]): FloorHit | undefined {
-  const args = argv.slice(1);
+/** The operands of an `rm -r` (also with a computed program), or undefined when the command is not one. */
+function rmOperands(program: Program, argv: readonly ShellWord[]): ShellWord[] | undefined {
+  const couldBeRm = program.kind === 'dynamic' || program.is('rm');
+  if (!couldBeRm) return undefined;
+  let recursive = false;
+  let options = true;
+  const operands: ShellWord[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] as ShellWord;
+    if (options && arg.static && arg.text === '--') options = false;
+    else if (options && arg.static && arg.text.startsWith('-') && arg.text.length > 1) recursive ||= isRecursiveOption(arg.text);
+    else operands.push(arg);
+  }
+  return recursive ? operands : undefined;
+}
+
+/** The start points of a `find … -delete` (or `-exec rm`); `.` when none is given; undefined when it deletes nothing. */
+function findStarts(argv: readonly ShellWord[]): ShellWord[] | undefined {
   let destructive = false;
-  for (let i = 0; i < args.length; i++) {
-    const text = (args[i] as ShellWord).text;
+  for (let i = 1; i < argv.length; i++) {
+    const text = (argv[i] as ShellWord).text;
     if (text === '-delete') destructive = true;
     if (/^-(?:exec|execdir|ok|okdir)$/.test(text)) {
-      const next = args[i + 1];
+      const next = argv[i + 1];
       if (next !== undefined && FIND_DESTRUCTIVE_EXEC.has(programName(next.text))) destructive = true;
     }
   }
   if (!destructive) return undefined;
   const starts: ShellWord[] = [];
-  for (const arg of args) {
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] as ShellWord;
     if (/^[-(!),]/.test(arg.text)) break;
     starts.push(arg);
   }
+  return starts;
+}
+
+/** What a recursive delete (`rm -r`, `find -delete`) removes: its operands, or undefined when the command is not one. */
+export function deletedOperands(program: Program, argv: readonly ShellWord[]): readonly ShellWord[] | undefined {
+  if (program.kind === 'static' && program.name === 'find') {
+    const starts = findStarts(argv);
+    return starts?.length === 0 ? [literal('.')] : starts;
+  }
+  return rmOperands(program, argv);
+}
+
+/**
+ * Checks where a recursive delete's operand really leads, after the gate has followed its
+ * symlinks: `rm -rf link/` with `link → ~` deletes the home directory's contents, though its
+ * text names neither. `/`, the home directory and what holds a protected prefix are denied.
+ */
+export function checkDeletedPath(ctx: FloorContext, resolvedPath: string): FloorHit | undefined {
+  const target = deletionTarget(ctx, resolvedPath);
+  return target === undefined ? undefined : { entry: target.entry, reason: `a recursive delete reaches ${target.what}${FLOOR_SUFFIX}` };
+}
+
+/** For a glob operand, the directory it expands within (`/*` → `/`, `~/.*` → home). */
+export function deletionGlobDirectory(path: string): string | undefined {
+  return globDirectory(path);
+}
+
+const FIND_DESTRUCTIVE_EXEC = new Set(['rm', 'shred', 'unlink', 'srm']);
+
+/** `find / -delete`, `find ~ -exec rm -rf {} +`: recursive deletion by another name. */
+function checkFindDelete(ctx: FloorContext, command: SimpleCommand, argv: readonly ShellWord[], env: WordEnv, resolve: (text: string) => readonly string[]): FloorHit | undefined {
+  const starts = findStarts(argv);
+  if (starts === undefined) return undefined;
   const roots = starts.length === 0 ? ['.'] : [];
+  for (const start of starts) {
+    const computed = computedPath(start, env);
+    if (computed !== undefined) return { entry: 'rm_root', reason: `${shown(command)} recursively deletes ${computed}${FLOOR_SUFFIX}` };
+  }
   for (const path of [...roots.flatMap(resolve), ...starts.flatMap((w) => deletionPaths(w, env, resolve))]) {
     const target = deletionTarget(ctx, path);
     if (target !== undefined) return { entry: target.entry, reason: `${shown(command)} recursively deletes ${target.what}${FLOOR_SUFFIX}` };
@@ -180,8 +249,13 @@ const FORK_LOOPS = [
   /\bloop\s*(?:\{|do\b)\s*fork\b/,
 ];
 
+const WHITESPACE_RUNS = /\s+/g;
+
 /** A fork bomb anywhere in the line, quoted or not: its text is never needed. */
-export function checkForkBomb(line: string): FloorHit | undefined {
+export function checkForkBomb(raw: string): FloorHit | undefined {
+  // Each run of blanks as one space: the patterns' neighbouring `\s*` then cannot backtrack
+  // over a long run (`while` and 64 KiB of spaces took seconds).
+  const line = raw.includes('  ') || raw.includes('\n') || raw.includes('\t') ? raw.replace(WHITESPACE_RUNS, ' ') : raw;
   const name = FORK_HINT.test(line) ? findForkFunction(line) : undefined;
   if (name !== undefined) {
     return { entry: 'fork_bomb', reason: `the line defines a fork bomb: ${JSON.stringify(name)} runs itself twice at once${FLOOR_SUFFIX}` };
@@ -219,21 +293,115 @@ function pipeHit(command: SimpleCommand, why: string): FloorHit {
 /** Inline code that evaluates its standard input: `exec(sys.stdin.read())`, `eval(STDIN.read)`, `load(io.read())`. */
 const STDIN_EVAL = /(?<![.\w])(?:exec|eval|compile|execfile|instance_eval|load(?:string)?)\b[^;\n]{0,80}?(?:stdin|io\.read\b|readFileSync\(\s*(?:0|['"]\/dev\/stdin))/i;
 
-/** Judges where a shell or interpreter gets its program from. */
-function judgeSource(command: SimpleCommand, name: string, source: ProgramSource): FloorHit | undefined {
+/**
+ * Inline code that runs code or commands: eval-like calls not called as a method (`json.load`
+ * reads data), process-spawning APIs by any path, and pipe opens. A heuristic: together with
+ * EVAL_READS_STDIN it marks code that may run what it reads from the pipe.
+ */
+const EVAL_CALLS =
+  /(?<![\w$.])(?:exec|eval|compile|execfile|load|loadstring|dofile|Function|system|spawn|popen|qx|require_relative)\b|\b(?:os\.(?:system|popen|exec\w*|spawn\w*|posix_spawn\w*)|subprocess|child_process|exec(?:Sync|File|FileSync)|spawnSync|instance_eval|class_eval|module_eval|instance_exec|runInThisContext|runInNewContext|runInContext|IO\.popen|Open3|Kernel\.\w+|shell_exec|passthru|proc_open|pcntl_exec|pty\.spawn|__import__|importlib|commands\.getoutput|Runtime\.getRuntime)\b|\bopen\s*\(?[^;\n]{0,80}?['"]\s*\||['"]\|-['"]|['"]-\|['"]/;
+
+/** Backticks and `%x`/`qx` quoting run a shell command in perl, ruby and php (in JavaScript a backtick is a template). */
+const SHELL_QUOTES = /`|%x[{([<|!/]|\bqx\s*[{([<|!/]/;
+const SHELL_QUOTE_LANGUAGES = new Set(['perl', 'ruby', 'php']);
+
+/** Inline code that reads standard input: `stdin`/`STDIN`, `input()`, `<>`, `gets`, `ARGF`, `readFileSync(0)`, `/dev/stdin`. */
+const EVAL_READS_STDIN =
+  /stdin|<>|<<>>|\$<|\bARGF\b|\bgets\b|\breadlines?\b|\binput\s*\(|\braw_input\b|readFileSync\s*\(\s*(?:0\b|['"`]\/dev\/(?:stdin|fd\/0))|readSync\s*\(\s*0\b|\bopen\s*\(\s*0\b|\/dev\/fd\/0|\bio\.(?:read|lines)\b|\bfileinput\b|\bread\s*\(\s*0\b|\$_\b/i;
+
+/** Code an interpreter reads from the pipe and runs: the old narrow pattern, or an eval-like call that reads stdin. */
+function evaluatesInput(name: string, code: string, loop: boolean): boolean {
+  if (STDIN_EVAL.test(code)) return true;
+  const runs = EVAL_CALLS.test(code) || (SHELL_QUOTE_LANGUAGES.has(name) && SHELL_QUOTES.test(code));
+  return runs && (loop || EVAL_READS_STDIN.test(code));
+}
+
+/** Replace-strings of xargs and parallel that are always meant: `{}` and parallel's `{.}`, `{/}`, `{#}`, `{1}`, …. */
+const BRACE_PLACEHOLDER = /^\{[^{}\s]{0,8}\}$/;
+
+/** Text that is, or starts a command with, a replace-string: the pipe's text is the code. */
+function isPlaceholderCode(code: string, placeholders: ReadonlySet<string>): boolean {
+  const text = code.trim().replace(/^(['"])(.*)\1$/s, '$2').trim();
+  if (BRACE_PLACEHOLDER.test(text) || placeholders.has(text)) return true;
+  for (const placeholder of placeholders) {
+    for (let at = text.indexOf(placeholder); at !== -1; at = text.indexOf(placeholder, at + placeholder.length)) {
+      // A whole word only: `-I c` does not make `cd` a placeholder.
+      const after = text.charAt(at + placeholder.length);
+      if (after !== '' && !WORD_END.test(after)) continue;
+      if (atCommandPosition(text, at)) return true;
+    }
+  }
+  return false;
+}
+
+/** Characters that end a word. */
+const WORD_END = /[\s;&|)'"`]/;
+
+/** Characters after which a word is a command: `;`, `&`, `|`, `(` (and `$(`), `` ` ``, `{`, a newline. */
+const COMMAND_SEPARATORS = new Set([';', '&', '|', '(', '`', '{', '\n']);
+/** Words after which the next word is a command. */
+const COMMAND_KEYWORD = /(?:^|[\s;&|(`{])(?:eval|exec|then|do|else|sudo|env|command|nohup|time)$/;
+
+/** Is the word at `at` in `text` a command (after optional blanks and one quote)? Looks back a bounded distance. */
+function atCommandPosition(text: string, at: number): boolean {
+  let j = at - 1;
+  if (text[j] === '"' || text[j] === "'") j--;
+  while (j >= 0 && (text[j] === ' ' || text[j] === '\t')) j--;
+  if (j < 0) return true;
+  if (COMMAND_SEPARATORS.has(text.charAt(j))) return true;
+  // The longest keyword and the character before it fit in nine.
+  return COMMAND_KEYWORD.test(text.slice(Math.max(0, j - 8), j + 1));
+}
+
+/** Where the replace-strings of the line's xargs and parallel commands are, for judgeSource. */
+export interface FedContext {
+  /** Replace-strings of xargs (`-I R`, `-i`) and parallel in the line, and `{}`. */
+  readonly placeholders: ReadonlySet<string>;
+}
+
+const DEFAULT_FED: FedContext = { placeholders: new Set(['{}']) };
+
+/** The replace-strings xargs and parallel use in the line (`-I R`, `-iR`, `--replace=R`; `{}` by default). */
+export function replaceStrings(argvs: Iterable<readonly ShellWord[]>): Set<string> {
+  const out = new Set(['{}']);
+  for (const argv of argvs) {
+    const name = programName(argv[0]?.text ?? '');
+    if (name !== 'xargs' && name !== 'parallel') continue;
+    for (let i = 1; i < argv.length; i++) {
+      const text = (argv[i] as ShellWord).text;
+      if (text === '-I' || text === '--replace' || text === '-i') {
+        const next = argv[i + 1]?.text;
+        if (text !== '-i' && next !== undefined) out.add(next);
+      } else if (text.startsWith('-I') || text.startsWith('-i')) out.add(text.slice(2));
+      else if (text.startsWith('--replace=')) out.add(text.slice('--replace='.length));
+      if (out.size > 16) return out;
+    }
+  }
+  out.delete('');
+  return out;
+}
+
+/** Judges where a shell or interpreter gets its program from; `loop` is perl's or ruby's `-n`/`-p` (the code runs on each line read). */
+function judgeSource(command: SimpleCommand, name: string, source: ProgramSource, fedContext: FedContext, loop = false): FloorHit | undefined {
   const fed = stdinFromCommand(command);
   switch (source.kind) {
     case 'stdin':
       return fed ? pipeHit(command, `${name} reads its program from another command's output`) : undefined;
     case 'operand':
       if (isStdinOperand(source.operand)) {
-        return pipeHit(command, `${name} runs ${JSON.stringify(source.operand.raw)}, another command's output or standard input`);
+        return pipeHit(command, `${name} runs ${shownWord(source.operand)}, another command's output or standard input`);
+      }
+      if (fed && isPlaceholderCode(source.operand.text, fedContext.placeholders)) {
+        return pipeHit(command, `${name} runs the script ${shownWord(source.operand)} names, which the pipe fills in (a replace-string of xargs or parallel)`);
       }
       return undefined;
     case 'inline':
       if (source.code === undefined) return command.pipedInto ? pipeHit(command, `${name} -c takes its code from the pipe (through xargs)`) : undefined;
       if (isCommandOutput(source.code)) return pipeHit(command, `${name} runs code that another command prints`);
-      if (fed && STDIN_EVAL.test(source.code.text)) return pipeHit(command, `${name} evaluates what it reads from the pipe`);
+      if (fed && isPlaceholderCode(source.code.text, fedContext.placeholders)) {
+        return pipeHit(command, `${name} runs ${shownWord(source.code)} as code, which the pipe fills in (a replace-string of xargs or parallel)`);
+      }
+      if (fed && evaluatesInput(name, source.code.text, loop)) return pipeHit(command, `${name} evaluates what it reads from the pipe`);
       return undefined;
   }
 }
@@ -249,7 +417,7 @@ export interface HiddenCode {
 }
 
 /** Pipe-to-shell and code-from-output checks for one command. */
-export function checkFedCode(command: SimpleCommand, program: Program, argv: readonly ShellWord[], hidden: HiddenCode, line: string): FloorHit | undefined {
+export function checkFedCode(command: SimpleCommand, program: Program, argv: readonly ShellWord[], hidden: HiddenCode, line: string, fedContext: FedContext = DEFAULT_FED): FloorHit | undefined {
   if (program.kind === 'static' && !RUNS_CODE.has(program.name)) return undefined;
   const args = argv.slice(1);
   const fed = stdinFromCommand(command);
@@ -260,14 +428,15 @@ export function checkFedCode(command: SimpleCommand, program: Program, argv: rea
     const source = shellSource(args);
     if (source.kind === 'inline' && source.code !== undefined && !source.code.static) hidden.texts.push(source.code.text);
     if (heredoc && source.kind === 'stdin') hidden.texts.push(line);
-    return judgeSource(command, shell, source);
+    return judgeSource(command, shell, source, fedContext);
   }
   const interpreter = program.kind === 'static' ? (INTERPRETERS.has(program.name) ? program.name : undefined) : findName(INTERPRETERS.keys(), program);
   if (interpreter !== undefined) {
     const source = interpreterSource(interpreter, args);
     if (source.kind === 'inline' && source.code !== undefined) hidden.code.push(source.code.text);
     if (heredoc && source.kind === 'stdin') hidden.texts.push(line);
-    return judgeSource(command, interpreter, source);
+    const loop = (interpreter === 'perl' || interpreter === 'ruby') && args.some((a) => LOOP_CLUSTER.test(a.text));
+    return judgeSource(command, interpreter, source, fedContext, loop);
   }
   if (program.kind !== 'static') return undefined;
   const name = program.name;
@@ -283,14 +452,21 @@ export function checkFedCode(command: SimpleCommand, program: Program, argv: rea
     for (const arg of args) if (!arg.static) hidden.texts.push(arg.text);
     return undefined;
   }
-  if (AWK.has(name)) {
-    const program = awkProgram(args);
-    if (program !== undefined) hidden.code.push(program.text);
-    return undefined;
-  }
+  if (AWK.has(name)) return checkAwk(command, name, args, hidden, fed);
   if (name === 'sed') {
     for (const arg of args) if (!arg.text.startsWith('-')) hidden.texts.push(arg.text);
-    return undefined;
+    return fed ? checkSed(command, args) : undefined;
+  }
+  if (fed && (name === 'xargs' || name === 'parallel')) {
+    // The parser nests the command xargs runs; this reads it again here, so that an option
+    // the parser does not know cannot hide it.
+    const inner = runnerCommand(name, args);
+    const first = inner?.[0];
+    if (inner !== undefined && first !== undefined) {
+      const nested: SimpleCommand = { ...command, argv: inner, pipedInto: true };
+      const hit = checkFedCode(nested, programOf(first), inner, hidden, line, fedContext);
+      if (hit !== undefined) return hit;
+    }
   }
   if (STDIN_RUNNERS.has(name)) {
     if (heredoc) hidden.texts.push(line);
@@ -302,7 +478,121 @@ export function checkFedCode(command: SimpleCommand, program: Program, argv: rea
 }
 
 /** Every static program name checkFedCode has something to say about. */
-const RUNS_CODE: ReadonlySet<string> = new Set([...SHELLS, ...INTERPRETERS.keys(), 'source', '.', 'eval', 'awk', 'gawk', 'mawk', 'nawk', 'sed', ...STDIN_RUNNERS, ...EXTRA_WRAPPERS]);
+const RUNS_CODE: ReadonlySet<string> = new Set([...SHELLS, ...INTERPRETERS.keys(), 'source', '.', 'eval', 'awk', 'gawk', 'mawk', 'nawk', 'sed', 'xargs', 'parallel', ...STDIN_RUNNERS, ...EXTRA_WRAPPERS]);
+
+/** perl's and ruby's `-n`/`-p` in a short cluster: the code runs once for each line read. */
+const LOOP_CLUSTER = /^-[a-zA-Z]*[np]/;
+
+/** Script operands that are the pipe itself: a program read from standard input. */
+const STDIN_FILE = /^(?:-|\/dev\/stdin|\/dev\/fd\/0|\/proc\/(?:self|thread-self|\d+)\/fd\/0)$/;
+
+/** xargs options that take the next word (or an attached value). */
+const XARGS_VALUE_OPTIONS = new Set(['-a', '-d', '-E', '-I', '-L', '-n', '-P', '-s', '--arg-file', '--delimiter', '--eof', '--replace', '--max-lines', '--max-args', '--max-procs', '--max-chars', '--process-slot-var']);
+/** xargs options whose value can only be attached (`-i{}`, `-l5`, `-e END`'s short form). */
+const XARGS_ATTACHED_ONLY = /^-[ile]/;
+
+/** The command xargs or parallel runs for each item it reads (`xargs -0 -I{} sh -c {}` → `sh -c {}`). */
+function runnerCommand(name: string, args: readonly ShellWord[]): readonly ShellWord[] | undefined {
+  if (name === 'parallel') {
+    // `:::` gives the items on the command line: the pipe is not read.
+    if (args.some((a) => a.text.startsWith(':::') || a.text === '::::')) return undefined;
+    const operands = operandsOf(args, PARALLEL_VALUE_OPTIONS);
+    return operands.length === 0 ? undefined : operands;
+  }
+  for (let i = 0; i < args.length; i++) {
+    const text = (args[i] as ShellWord).text;
+    if (text === '--') return args.slice(i + 1);
+    if (!text.startsWith('-') || text === '-') return args.slice(i);
+    if (text.startsWith('--')) {
+      if (!text.includes('=') && XARGS_VALUE_OPTIONS.has(text)) i++;
+      continue;
+    }
+    // A cluster: flags, then at most one letter that takes a value (attached or the next word).
+    for (let k = 1; k < text.length; k++) {
+      const option = `-${text.charAt(k)}`;
+      if (XARGS_ATTACHED_ONLY.test(option)) break;
+      if (XARGS_VALUE_OPTIONS.has(option)) {
+        if (k === text.length - 1) i++;
+        break;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Parameter expansions, command substitutions and backticks, without nesting. */
+const EXPANSION = /\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`/g;
+
+/** A sed script as the scanner reads it: in a computed word each expansion stands in as `1` (`"${START},${END}p"` → `1,1p`). */
+function sedText(text: string, isStatic: boolean): string {
+  return isStatic ? text : text.replace(EXPANSION, '1');
+}
+
+/** GNU sed fed from a pipe: its `e` command or `s///e` flag runs the pipe's text; `-f -` reads the script from it. */
+function checkSed(command: SimpleCommand, args: readonly ShellWord[]): FloorHit | undefined {
+  const scripts: string[] = [];
+  let given = false;
+  let sandbox = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as ShellWord;
+    const text = arg.text;
+    if (text === '--') {
+      const next = args[i + 1];
+      if (!given && next !== undefined) scripts.push(sedText(next.text, next.static));
+      break;
+    }
+    if (text === '--sandbox') sandbox = true;
+    if (text.startsWith('--expression') || text.startsWith('--file')) {
+      given = true;
+      const value = text.includes('=') ? text.slice(text.indexOf('=') + 1) : args[++i]?.text;
+      if (value === undefined) continue;
+      if (text.startsWith('--file')) {
+        if (STDIN_FILE.test(value)) return pipeHit(command, 'sed reads its script from the pipe');
+      } else scripts.push(sedText(value, arg.static));
+      continue;
+    }
+    if (text === '--line-length') {
+      i++;
+      continue;
+    }
+    if (text.startsWith('--')) continue;
+    if (text.startsWith('-') && text.length > 1) {
+      for (let k = 1; k < text.length; k++) {
+        const letter = text.charAt(k);
+        if (letter === 'i') break;
+        if (letter !== 'e' && letter !== 'f' && letter !== 'l') continue;
+        const value = k < text.length - 1 ? text.slice(k + 1) : args[++i]?.text;
+        if (letter === 'l' || value === undefined) break;
+        given = true;
+        if (letter === 'f') {
+          if (STDIN_FILE.test(value)) return pipeHit(command, 'sed reads its script from the pipe');
+        } else scripts.push(sedText(value, k < text.length - 1 ? arg.static : (args[i]?.static ?? true)));
+        break;
+      }
+      continue;
+    }
+    if (!given) {
+      scripts.push(sedText(text, arg.static));
+      given = true;
+    }
+  }
+  if (sandbox || scripts.length === 0) return undefined;
+  const verdict = sedRunsInput(scripts.join('\n'));
+  if (verdict === 'runs-input') return pipeHit(command, "sed's `e` command or `s///e` flag runs the text it reads from the pipe as a shell command");
+  if (verdict === 'unknown') return pipeHit(command, 'sed runs a script the floor cannot read whole, on text from the pipe (its `e` command runs text as a shell command)');
+  return undefined;
+}
+
+/** awk: its program is inline code; fed from a pipe, a program that runs what it reads is a pipe into a shell. */
+function checkAwk(command: SimpleCommand, name: string, args: readonly ShellWord[], hidden: HiddenCode, fed: boolean): FloorHit | undefined {
+  const program = awkProgram(args);
+  if (program === 'stdin') return fed ? pipeHit(command, `${name} reads its program from the pipe`) : undefined;
+  if (program === undefined) return undefined;
+  hidden.code.push(program.text);
+  if (!fed) return undefined;
+  const runs = awkRunsInput(program.text, (text) => RAW_PIPE.test(`| ${text}`), readsProgramFromStdin);
+  return runs === undefined ? undefined : pipeHit(command, `${name}: ${runs}`);
+}
 
 function findName(names: Iterable<string>, program: Program): string | undefined {
   for (const name of names) if (program.is(name)) return name;
@@ -310,16 +600,39 @@ function findName(names: Iterable<string>, program: Program): string | undefined
 }
 
 
-function awkProgram(args: readonly ShellWord[]): ShellWord | undefined {
+/** A fixed command line (awk's `system("sh")`) that starts a shell or interpreter reading its program from standard input. */
+function readsProgramFromStdin(text: string): boolean {
+  const words = text.trim().split(/\s+/).slice(0, 64).map(literal);
+  // `exec`, `sudo`, `env`, `command` and `nohup` in front run the same program.
+  while (words.length > 1 && STDIN_PREFIXES.has(programName(words[0]?.text ?? ''))) words.shift();
+  const first = words[0];
+  if (first === undefined) return false;
+  const name = programName(first.text);
+  if (SHELLS.has(name)) return shellSource(words.slice(1)).kind === 'stdin';
+  if (INTERPRETERS.has(name)) return interpreterSource(name, words.slice(1)).kind === 'stdin';
+  return false;
+}
+
+const STDIN_PREFIXES = new Set(['exec', 'sudo', 'doas', 'env', 'command', 'nohup', 'nice', 'time']);
+
+/** awk's program: the first operand, or gawk's `-e`/`--source` text; `stdin` for `-f -`; undefined for a program file. */
+function awkProgram(args: readonly ShellWord[]): ShellWord | 'stdin' | undefined {
   for (let i = 0; i < args.length; i++) {
-    const text = (args[i] as ShellWord).text;
-    if (text === '-f' || text.startsWith('--file')) return undefined;
-    if (text === '-v' || text === '-F') {
+    const arg = args[i] as ShellWord;
+    const text = arg.text;
+    if (text === '--') return args[i + 1];
+    if (text === '-f' || text === '-E' || text.startsWith('--file') || text.startsWith('--exec')) {
+      const value = text.includes('=') ? text.slice(text.indexOf('=') + 1) : args[i + 1]?.text;
+      return value !== undefined && STDIN_FILE.test(value) ? 'stdin' : undefined;
+    }
+    if (text === '-e' || text === '--source') return args[i + 1];
+    if (text.startsWith('--source=')) return { ...arg, text: text.slice('--source='.length) };
+    if (text === '-v' || text === '-F' || text === '-i' || text === '-l' || text === '--assign' || text === '--field-separator' || text === '--include' || text === '--load') {
       i++;
       continue;
     }
-    if (text.startsWith('-')) continue;
-    return args[i];
+    if (text.startsWith('-') && text !== '-') continue;
+    return arg;
   }
   return undefined;
 }
@@ -431,16 +744,56 @@ const RAW_PIPE = new RegExp(
   'i',
 );
 
-/** `rm -rf /`, `rm -r -f ~`, `rm -fr $HOME/*` in text the parser did not parse. */
-const RAW_RM =
-  /(?<![^\s;&|(){}`'"/\\])rm\s+(?:-[^\s]*\s+)*?(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)(?:\s+-[^\s]*)*\s+(?:--\s+)?['"]?(?:\/+[./]*\*?|~\/?\*?|\$\{?HOME\}?\/?\*?)['"]?(?=$|[\s;&|)}`'"])/m;
+/** `rm` as a command word in raw text: after a separator, a quote or a `/` (`/bin/rm`), before a blank. */
+const RAW_RM_START = /(?<![^\s;&|(){}`'"/\\])rm(?=\s)/g;
+const RAW_RECURSIVE = /^(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)$/;
+/** An operand that is `/`, the home directory or everything in them, possibly quoted, up to a separator. */
+const RAW_RM_TARGET = /^['"]?(?:\/+[./]*\*?|~\/?\*?|\$\{?HOME\}?\/?\*?)['"]?(?=$|[;&|)}`'"])/;
+const BLANK_SEPARATED = /\S+/g;
+
+/**
+ * `rm -rf /`, `rm -r -f ~`, `rm -fr $HOME/*` in text the parser did not parse: `rm`, option
+ * words of which one is recursive, then the first other word is a target. One pass over the
+ * words from the right says, for each word, whether the options from there on hold a recursive
+ * one and end in a target; each `rm` then looks up the word after it.
+ */
+function rawRecursiveDelete(text: string): string | undefined {
+  if (!text.includes('rm')) return undefined;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (const m of text.matchAll(BLANK_SEPARATED)) {
+    starts.push(m.index);
+    ends.push(m.index + m[0].length);
+  }
+  // deletes[j]: the options from word j on hold a recursive one and end in a target (its end).
+  const recursive = new Array<boolean>(starts.length + 1).fill(false);
+  const target = new Array<number>(starts.length + 1).fill(-1);
+  for (let j = starts.length - 1; j >= 0; j--) {
+    const word = text.slice(starts[j], ends[j]);
+    if (word.startsWith('-')) {
+      recursive[j] = RAW_RECURSIVE.test(word) || (recursive[j + 1] as boolean);
+      target[j] = target[j + 1] as number;
+    } else {
+      const hit = RAW_RM_TARGET.exec(word);
+      target[j] = hit === null ? -1 : (starts[j] as number) + hit[0].length;
+    }
+  }
+  let j = 0;
+  for (const m of text.matchAll(RAW_RM_START)) {
+    const after = m.index + 2;
+    while (j < starts.length && (starts[j] as number) < after) j++;
+    const end = target[j] as number;
+    if (recursive[j] === true && end !== -1) return text.slice(m.index, end);
+  }
+  return undefined;
+}
 
 /** Signatures in text the parser could not see into (heredoc fed to a shell, unparseable line). */
 export function checkRawSignatures(text: string, origin: string): FloorHit | undefined {
-  const rm = RAW_RM.exec(text);
-  if (rm !== null) return { entry: 'rm_root', reason: `${origin} holds ${JSON.stringify(rm[0].trim())}, a recursive delete of "/" or the home directory${FLOOR_SUFFIX}` };
+  const rm = rawRecursiveDelete(text);
+  if (rm !== undefined) return { entry: 'rm_root', reason: `${origin} holds ${shownText(rm)}, a recursive delete of "/" or the home directory${FLOOR_SUFFIX}` };
   const pipe = RAW_PIPE.exec(text)?.[0] ?? rawPipeIntoPattern(text);
-  if (pipe !== undefined) return { entry: 'pipe_to_shell', reason: `${origin} holds ${JSON.stringify(pipe.trim())}, a pipe into a shell or interpreter${FLOOR_SUFFIX}` };
+  if (pipe !== undefined) return { entry: 'pipe_to_shell', reason: `${origin} holds ${shownText(pipe.trim())}, a pipe into a shell or interpreter${FLOOR_SUFFIX}` };
   return checkForkBomb(text);
 }
 
@@ -448,9 +801,11 @@ const PIPE_TARGET = /(?<!\|)\|&?\s*([^\s|;&()<>]+)/g;
 
 /** `| {ba,z}sh`, `| /bin/ba?h`: a piped-into program spelled as a brace or glob, in raw text. */
 function rawPipeIntoPattern(text: string): string | undefined {
+  const seen = new Set<string>();
   for (const match of text.matchAll(PIPE_TARGET)) {
     const token = match[1] ?? '';
-    if (!token.includes('{') && !hasGlobChars(token)) continue;
+    if ((!token.includes('{') && !hasGlobChars(token)) || seen.has(token)) continue;
+    seen.add(token);
     const program = programOf({ raw: token, text: token, static: true, glob: hasGlobChars(token), brace: token.includes('{'), tilde: false });
     if (findName(SHELLS, program) !== undefined || findName(INTERPRETERS.keys(), program) !== undefined) return match[0];
   }

@@ -5,7 +5,7 @@
  * "anything" for name checks (`.e$(x)v` may be `.env`); braces expanded.
  */
 import type { ShellWord } from '../src/shared/types.js';
-import { expandBraces, mayHaveBraces } from './glob.js';
+import { braceGlob, expandBraces, mayHaveBraces } from './glob.js';
 
 /** The values the floor knows for a few variables. */
 export interface WordEnv {
@@ -23,6 +23,8 @@ export interface WordReading {
   readonly namesOnly: boolean;
   /** Leading-dot rule off for this reading (an unknown part may start with a dot). */
   readonly dotOk: boolean;
+  /** A brace expansion too large to expand, read as a glob that matches at least its words. */
+  readonly braceGlob?: boolean;
 }
 
 /** A marker for an expansion that is known to be non-empty (`${X:?}`): matches nothing protected. */
@@ -37,6 +39,13 @@ export interface DynamicText {
   readonly unknown: boolean;
   /** Some part is the output of a command (`$(...)`, backticks, `<(...)`). */
   readonly substitution: boolean;
+  /** Some part is a command's output through `$(...)` or backticks (not `$(pwd)`). */
+  readonly output: boolean;
+  /**
+   * Some part cuts or rewrites a value (`${X:0:1}`, `${X/a/b}`, `${X#*a}`, `${X%%/*}`,
+   * `${X,,}`, `${X@Q}`): it can make `/` or a short prefix out of any value, a known one too.
+   */
+  readonly transformed: boolean;
 }
 
 const NAME_START = /[A-Za-z_]/;
@@ -49,6 +58,8 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
   let pattern = '';
   let unknown = false;
   let substitution = false;
+  let output = false;
+  let transformed = false;
   const known = (value: string): void => {
     unset += value;
     pattern += value;
@@ -74,6 +85,7 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
     } else if (c === '$' && next === '{') {
       const end = matching(text, i + 1, '{', '}');
       const resolved = parameter(text.slice(i + 2, end), env);
+      if (resolved.transformed) transformed = true;
       if (resolved.value !== undefined) known(resolved.value);
       else missing(resolved.whenUnset);
       i = end + 1;
@@ -82,7 +94,10 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
       const inner = text.slice(i + 2, end).trim();
       if (inner === 'pwd') known(env.cwd);
       else {
-        if (!inner.startsWith('(')) substitution = true;
+        if (!inner.startsWith('(')) {
+          substitution = true;
+          output = true;
+        }
         missing('');
       }
       i = end + 1;
@@ -101,6 +116,7 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
       if (text.slice(i + 1, stop).trim() === 'pwd') known(env.cwd);
       else {
         substitution = true;
+        output = true;
         missing('');
       }
       i = stop + 1;
@@ -114,7 +130,7 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
       i++;
     }
   }
-  return { unset, pattern, unknown, substitution };
+  return { unset, pattern, unknown, substitution, output, transformed };
 }
 
 function knownVariable(name: string, env: WordEnv): string | undefined {
@@ -132,17 +148,26 @@ function knownVariable(name: string, env: WordEnv): string | undefined {
   }
 }
 
+/** A parameter's name in `${...}`: a variable, a positional parameter or a special one. */
+const PARAMETER_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]*|\d+|[@*#?$!-])/;
+/** After the name (and an array subscript): substring `:N`, pattern removal and replacement, case and `@` operators. */
+const TRANSFORM = /^(?:\[[^\]]*\])?(?::(?![-=?+])|[/#%^,@])/;
+
 /** `${...}`: a known variable's value, or what the word holds when the variable is unset. */
-function parameter(inner: string, env: WordEnv): { value: string | undefined; whenUnset: string } {
-  if (inner.startsWith('#') || inner.startsWith('!')) return { value: undefined, whenUnset: '' };
+function parameter(inner: string, env: WordEnv): { value: string | undefined; whenUnset: string; transformed: boolean } {
+  // `${#X}` is a length; `${!X}` names another variable (`${!X/a/b}` still rewrites it).
+  if (inner.startsWith('#') && inner.length > 1) return { value: undefined, whenUnset: '', transformed: false };
+  if (inner.startsWith('!')) return { value: undefined, whenUnset: '', transformed: TRANSFORM.test(inner.slice(1).replace(PARAMETER_NAME, '')) };
+  const any = PARAMETER_NAME.exec(inner)?.[0] ?? '';
+  if (TRANSFORM.test(inner.slice(any.length))) return { value: undefined, whenUnset: '', transformed: true };
   const name = NAME.exec(inner)?.[0] ?? '';
   const rest = inner.slice(name.length);
   const operator = /^:?[-=?+]/.exec(rest)?.[0] ?? '';
   const value = knownVariable(name, env);
-  if (value !== undefined && (rest === '' || (operator !== '' && !operator.endsWith('+')))) return { value, whenUnset: '' };
-  if (operator.endsWith('-') || operator.endsWith('=')) return { value: undefined, whenUnset: rest.slice(operator.length) };
-  if (operator.endsWith('?')) return { value: undefined, whenUnset: NON_EMPTY_UNKNOWN };
-  return { value: undefined, whenUnset: '' };
+  if (value !== undefined && (rest === '' || (operator !== '' && !operator.endsWith('+')))) return { value, whenUnset: '', transformed: false };
+  if (operator.endsWith('-') || operator.endsWith('=')) return { value: undefined, whenUnset: rest.slice(operator.length), transformed: false };
+  if (operator.endsWith('?')) return { value: undefined, whenUnset: NON_EMPTY_UNKNOWN, transformed: false };
+  return { value: undefined, whenUnset: '', transformed: false };
 }
 
 function matching(text: string, open: number, openChar: string, closeChar: string): number {
@@ -201,8 +226,6 @@ function decodeAnsiC(body: string): string {
   return out;
 }
 
-const BRACE_GROUP = /\{[^{}]*\}/g;
-
 /** Every reading of a word the floor checks. */
 export function readWord(word: ShellWord, env: WordEnv): WordReading[] {
   if (word.static) return withBraces(word.text, word.glob, false, word.brace);
@@ -224,10 +247,9 @@ function withBraces(text: string, glob: boolean, namesOnly: boolean, braceFlag: 
   if (!braceFlag && !mayHaveBraces(text)) return [{ text, glob, namesOnly, dotOk: false }];
   const expanded = expandBraces(text);
   if (expanded !== undefined) return expanded.map((t) => ({ text: t, glob, namesOnly, dotOk: false }));
-  // Too many words: a group stands in as `*`, which may start with a dot.
-  let pattern = text;
-  for (let i = 0; i < 8 && pattern.includes('{'); i++) pattern = pattern.replace(BRACE_GROUP, '*');
-  return [{ text: pattern, glob: true, namesOnly: true, dotOk: true }];
+  // Too many words: each group stands in as `*` (which may start with a dot), or as
+  // `*`, `**`, `*` segments when its words may span directories, and the whole is checked as a glob path.
+  return [{ text: braceGlob(text), glob: true, namesOnly, dotOk: true, braceGlob: true }];
 }
 
 const OPTION_VALUE = /^-[A-Za-z](.+)$/;

@@ -65,7 +65,7 @@ function createFixtures(): void {
   home = join(tmp, 'home', 'alice');
   cmdopHome = join(tmp, 'cmdop-home');
   const project = join(tmp, 'project');
-  for (const dir of [join(home, '.ssh'), cmdopHome, join(project, '.git'), join(project, 'src')]) mkdirSync(dir, { recursive: true });
+  for (const dir of [join(home, '.ssh', 'keys'), cmdopHome, join(project, '.git'), join(project, 'src')]) mkdirSync(dir, { recursive: true });
   writeFileSync(join(project, '.env'), 'TOKEN=secret\n');
   writeFileSync(join(project, '.git', 'config'), '[core]\n');
   writeFileSync(join(project, 'src', 'app.ts'), 'export {};\n');
@@ -84,6 +84,7 @@ function createFixtures(): void {
     ['relative-git', join('project', '.git')],
     ['keychain-link', join(home, 'Library', 'Keychains')],
     ['disk-link', '/dev/sda'],
+    ['ssh-sub-link', join(home, '.ssh', 'keys')],
   ];
   for (const [name, target] of links) symlinkSync(target, join(tmp, name));
 }
