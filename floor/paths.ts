@@ -17,15 +17,7 @@ export interface NormalizeOptions {
  * parent of `home` (the usual layout), which errs towards matching protected names.
  */
 export function normalizePath(path: string, options: NormalizeOptions): string {
-  let p = path;
-  if (p === '~' || p.startsWith('~/')) {
-    p = options.home + p.slice(1);
-  } else if (p.startsWith('~')) {
-    p = joinDir(parentOf(options.home), p.slice(1));
-  } else if (!p.startsWith('/')) {
-    p = joinDir(options.cwd ?? options.home, p);
-  }
-  return collapse(p);
+  return collapse(absolutePath(path, options));
 }
 
 /**
