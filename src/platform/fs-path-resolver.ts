@@ -45,24 +45,15 @@ function resolveAll(paths: readonly string[]): PathResolution[] {
 }
 
 function resolve(absolutePath: string): PathResolution {
-  // lstat without throwing first: most command arguments are not files, and an exception
-  // per missing path costs more than the rest of a decision.
-  let exists: boolean;
-  try {
-    exists = lstatSync(absolutePath, { throwIfNoEntry: false }) !== undefined;
-  } catch (error) {
-    const code = systemErrorCode(error);
-    // ENOTDIR: a component is a file, so nothing below it can exist; walk it like a missing path.
-    if (code !== 'ENOTDIR') return { kind: 'error', reason: code ?? String(error) };
-    exists = false;
-  }
-  if (!exists) return resolveMissing(absolutePath);
+  // realpath first: targets of read_file and list_dir usually exist, and one call settles them.
+  // Missing paths (a file about to be written) take the slower walk; command arguments, most
+  // of which are no paths at all, go through resolveAll's lstat instead of an exception each.
   try {
     return { kind: 'resolved', path: realpathSync.native(absolutePath) };
   } catch (error) {
     const code = systemErrorCode(error);
-    // A dangling symlink exists for lstat but not for realpath: follow it by hand.
-    if (code === 'ENOENT') return resolveMissing(absolutePath);
+    // ENOENT: missing, or a dangling symlink; ENOTDIR: a file where a directory should be.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return resolveMissing(absolutePath);
     return { kind: 'error', reason: code ?? String(error) };
   }
 }
