@@ -36,7 +36,7 @@ function resolveAll(paths: readonly string[]): PathResolution[] {
     const parent = cut === 0 ? '/' : path.slice(0, cut);
     let directory = directories.get(parent);
     if (directory === undefined) {
-      directory = resolve(parent);
+      directory = resolveProbing(parent);
       directories.set(parent, directory);
     }
     if (directory.kind === 'error') return directory;
@@ -56,6 +56,21 @@ function resolve(absolutePath: string): PathResolution {
     if (code === 'ENOENT' || code === 'ENOTDIR') return resolveMissing(absolutePath);
     return { kind: 'error', reason: code ?? String(error) };
   }
+}
+
+/**
+ * resolve() for paths that are often missing (the directories of command arguments): an lstat
+ * that does not throw first, so a missing path costs no exception.
+ */
+function resolveProbing(absolutePath: string): PathResolution {
+  try {
+    if (lstatSync(absolutePath, { throwIfNoEntry: false }) === undefined) return resolveMissing(absolutePath);
+  } catch (error) {
+    const code = systemErrorCode(error);
+    if (code === 'ENOTDIR') return resolveMissing(absolutePath);
+    return { kind: 'error', reason: code ?? String(error) };
+  }
+  return resolve(absolutePath);
 }
 
 /**
