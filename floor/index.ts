@@ -345,9 +345,12 @@ function visitPaths(scan: Scan, hidden: HiddenCode, visit: (candidate: Candidate
     const hit = visitReadings(scan, readText(value, scan.env), false, { kind: 'assignment', text: assignment }, visit);
     if (hit !== undefined) return hit;
   }
+  // Raw text repeats itself (`"$a""$a"…`); the same token gives the same candidates.
+  const seen = new Set<string>();
   for (const text of hidden.texts) {
     for (const token of text.split(TOKEN_SEPARATORS)) {
-      if (token === '') continue;
+      if (token === '' || seen.has(token)) continue;
+      seen.add(token);
       const hit = visitReadings(scan, readText(token.replace(/\\/g, ''), scan.env), false, { kind: 'hidden', text: token }, visit);
       if (hit !== undefined) return hit;
     }
@@ -355,6 +358,8 @@ function visitPaths(scan: Scan, hidden: HiddenCode, visit: (candidate: Candidate
   for (const code of hidden.code) {
     for (const m of code.matchAll(STRING_LITERAL)) {
       const literal = m[1] ?? m[2] ?? '';
+      if (seen.has(`\u0000${literal}`)) continue;
+      seen.add(`\u0000${literal}`);
       const hit = visitReadings(scan, readText(literal, scan.env), false, { kind: 'code', text: literal }, visit);
       if (hit !== undefined) return hit;
     }

@@ -520,8 +520,12 @@ function runnerCommand(name: string, args: readonly ShellWord[]): readonly Shell
   return undefined;
 }
 
-/** Parameter expansions, command substitutions and backticks, without nesting. */
-const EXPANSION = /\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`/g;
+/**
+ * Parameter expansions, command substitutions and backticks, innermost first. A body stops at
+ * the next bracket of its kind, so an unclosed `${` cannot scan the rest of the text (`${a${a…`
+ * was quadratic).
+ */
+const EXPANSION = /\$\{[^{}]*\}|\$\([^()]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`/g;
 
 /** A sed script as the scanner reads it: in a computed word each expansion stands in as `1` (`"${START},${END}p"` → `1,1p`). */
 function sedText(text: string, isStatic: boolean): string {

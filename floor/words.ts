@@ -60,14 +60,19 @@ export function decodeDynamic(text: string, env: WordEnv): DynamicText {
   let substitution = false;
   let output = false;
   let transformed = false;
+  // Whether `pattern` ends in `*`, kept aside: `endsWith` on a string built by `+=` flattens it,
+  // which made a word of many expansions (`"$a""$a"…`) quadratic.
+  let star = false;
   const known = (value: string): void => {
     unset += value;
     pattern += value;
+    if (value !== '') star = value.endsWith('*');
   };
   const missing = (whenUnset: string): void => {
     unknown = true;
     unset += whenUnset;
-    if (!pattern.endsWith('*')) pattern += '*';
+    if (!star) pattern += '*';
+    star = true;
   };
   let i = 0;
   while (i < text.length) {
