@@ -198,7 +198,17 @@ function analyze(parser: Parser, grammar: GrammarTables, line: string, codeDepth
     if (hasError || controlCharacters) {
       // Error recovery can glue commands together (`git ==; rm` parses as one git command),
       // so deny rules and the floor also get a naive split of the raw text.
-      for (const { argv, piped } of shadowSplit(line)) collector.commands.push(freezeCommand(argv, [], { ...TOP, nested: true, pipedInto: piped }, ['unparseable']));
+      for (const { argv, piped } of shadowSplit(line)) {
+        // `FOO=1 rm x` and `sudo rm x` name rm too: leading assignments are dropped and
+        // wrappers unwrapped, as for a parsed command.
+        const assignments = leadingAssignments(argv);
+        const words = argv.slice(assignments.length);
+        if (words.length === 0) continue;
+        const ctx = { ...TOP, nested: true, pipedInto: piped };
+        const command = freezeCommand(words, assignments, ctx, ['unparseable']);
+        collector.commands.push(command);
+        followCode(command, ctx, collector);
+      }
     }
   } finally {
     tree.delete();
@@ -370,10 +380,17 @@ function collectCommand(node: Node, ctx: WalkContext, collector: Collector): voi
   // tree-sitter-bash splits some single bash words in two (`'r'\m` is `rm` to bash); two word
   // nodes with nothing between them are one word.
   let lastWordEnd = -1;
+  // tree-sitter sometimes reads a command on across a newline (`git ==\nrm x`, or `a | b | c x`
+  // then `d || e` on the next line, are one command to it). To bash a bare newline always ends
+  // a simple command, so the words after it start a command of their own.
+  const lineStarts: number[] = [];
   const pushWord = (word: ShellWord, start: number, end: number): void => {
     const previous = argv[argv.length - 1];
     if (previous !== undefined && start === lastWordEnd) argv[argv.length - 1] = joinWords(previous, word);
-    else argv.push(word);
+    else {
+      if (lastWordEnd >= 0 && UNESCAPED_NEWLINE.test(node.text.slice(lastWordEnd - node.startIndex, start - node.startIndex))) lineStarts.push(argv.length);
+      argv.push(word);
+    }
     lastWordEnd = end;
   };
   for (const child of node.children) {
@@ -415,18 +432,26 @@ function collectCommand(node: Node, ctx: WalkContext, collector: Collector): voi
     argv.push(literalWord(':'));
     opaque.add('env_prefix');
   }
-  const program = argv[0];
-  if (program !== undefined && (!program.static || program.glob || program.brace)) opaque.add('dynamic_program');
   for (const redirect of redirects) {
     if (redirect.kind === 'heredoc' || redirect.kind === 'herestring') opaque.add('heredoc');
     else if (redirect.kind === 'file' && !isHarmlessRedirect(redirect)) opaque.add('redirect');
   }
-  for (const word of argv) if (word.raw.startsWith("$'")) opaque.add('ansi_c_quoting');
-  const command = freezeCommand(argv, assignments, { ...ctx, redirects }, [...opaque]);
-  collector.commands.push(command);
-  for (const reason of opaque) collector.opaque.add(reason);
-  followCode(command, ctx, collector);
+  const bounds = [0, ...lineStarts, argv.length];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const words = argv.slice(bounds[i], bounds[i + 1]);
+    const own = new Set(opaque);
+    const program = words[0];
+    if (program !== undefined && (!program.static || program.glob || program.brace)) own.add('dynamic_program');
+    for (const word of words) if (word.raw.startsWith("$'")) own.add('ansi_c_quoting');
+    const command = freezeCommand(words, i === 0 ? assignments : [], { ...ctx, redirects }, [...own]);
+    collector.commands.push(command);
+    for (const reason of own) collector.opaque.add(reason);
+    followCode(command, ctx, collector);
+  }
 }
+
+/** A newline that is not a line continuation (`\\` at the end of the line). */
+const UNESCAPED_NEWLINE = /(^|[^\\])\n/;
 
 /** `2>/dev/null` and friends write nowhere a rule needs to know about. */
 function isHarmlessRedirect(redirect: ShellRedirect): boolean {
@@ -757,7 +782,7 @@ function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collect
   }
   if (base === 'env') {
     // `env -S "rm x"` splits its argument into a command line.
-    const split = args.findIndex((a) => a.text === '-S' || a.text === '--split-string' || a.text.startsWith('--split-string=') || /^-[a-zA-Z]*S/.test(a.text));
+    const split = envSplitOption(args);
     if (split !== -1) {
       collector.opaque.add('interpreter_code');
       const flag = (args[split] as ShellWord).text;
@@ -770,6 +795,21 @@ function followCode(command: SimpleCommand, ctx: WalkContext, collector: Collect
   }
   const inner = unwrap(base, args);
   if (inner !== undefined && inner.length > 0) pushWrapped(base === 'xargs' ? withPlaceholders(inner, args) : inner, command, collector, wrapperDepth);
+}
+
+/**
+ * Where env's `-S` stands among its own options, which end at the first word that is not one
+ * (`env A=1 rm -S x` runs rm with `-S`; it splits nothing).
+ */
+function envSplitOption(args: readonly ShellWord[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const text = (args[i] as ShellWord).text;
+    if (text === '--' || !text.startsWith('-') || text === '-') return -1;
+    if (text === '-S' || text === '--split-string' || text.startsWith('--split-string=') || /^-[a-zA-Z]*S/.test(text)) return i;
+    // Options that take the next word as their value.
+    if (/^-[a-zA-Z]*[uC]$/.test(text) || text === '--unset' || text === '--chdir') i++;
+  }
+  return -1;
 }
 
 /**
@@ -941,6 +981,16 @@ function shadowSplit(line: string): { argv: ShellWord[]; piped: boolean }[] {
     if (words.length > 0) commands.push({ argv: words.map((text) => ({ raw: text, text, static: true, glob: /[*?[]/.test(text), brace: false, tilde: text.startsWith('~') })), piped });
   }
   return commands;
+}
+
+/** The `NAME=value` words that open a shadow command, which bash reads as assignments. */
+function leadingAssignments(argv: readonly ShellWord[]): string[] {
+  const assignments: string[] = [];
+  for (const word of argv) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*\+?=/.test(word.text)) break;
+    assignments.push(word.text);
+  }
+  return assignments;
 }
 
 /** Decodes the body of bash's `$'...'` quoting, as bash does. */

@@ -107,6 +107,12 @@ describe('commands against allow rules', () => {
     ['git log >&2', 'allow'],
     ['git log "${x:-`id`}"', 'ask'],
     ["git log $'--all'", 'ask'],
+    // tree-sitter reads these as one git command; bash runs the next line on its own.
+    ['git ==\ncat notes.txt', 'ask'],
+    ['git a =~\n\ncurl example.com', 'ask'],
+    ['git ==\n"cat" x', 'ask'],
+    ['git log | git x | git y\ncat notes.txt || git z', 'ask'],
+    ['git log | git x | git y\ngit a || git z', 'allow'],
   ])('%j → %s', (line, expected) => {
     expect(decide(gitOnly, cmd(line)).decision).toBe(expected);
   });
@@ -156,6 +162,14 @@ describe('commands against deny rules', () => {
     ['"r"\\m x', 'deny'],
     ['git ==; rm x', 'deny'],
     ['git == x && rm y', 'deny'],
+    // Seen by the chaining property in CI: an assignment or a wrapper after the unparseable part.
+    ['git ==; FOO=1 rm', 'deny'],
+    ['git ==; sudo rm x', 'deny'],
+    // tree-sitter reads on across a newline after `==` or `=~`; bash does not.
+    ['git ==\n"rm"; git x', 'deny'],
+    ['git a ==\n\nrm', 'deny'],
+    ['git =~\nrm x', 'deny'],
+    ['git ==; env A=1 timeout 3 rm x', 'deny'],
     ['cat <<EOF && rm x\nbody\nEOF', 'deny'],
     ['cat <<EOF | rm x\nbody\nEOF', 'deny'],
     ['time (rm x)', 'deny'],
@@ -163,6 +177,11 @@ describe('commands against deny rules', () => {
     // Found in review: wrappers, option clusters, code in odd places.
     ['env -S "rm x"', 'deny'],
     ['env -iu X rm x', 'deny'],
+    ['env -iu X -S "rm x"', 'deny'],
+    ['env -C /tmp -S "rm x"', 'deny'],
+    // Found by the chaining property: a -S after the command belongs to the command.
+    ['env A=1 rm x -Sy', 'deny'],
+    ['echo $(env A=1 rm w -S==k)', 'deny'],
     ['sudo -iu root rm x', 'deny'],
     ['busybox rm x', 'deny'],
     ['coproc rm x', 'deny'],
