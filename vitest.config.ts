@@ -4,6 +4,7 @@ import SummaryReporter from './test/summary-reporter.js';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup-fast-check.ts'],
     reporters: ['default', new SummaryReporter()],
     // CLI tests spawn the built binary; two cores do not like more than two forks at once.
     pool: 'forks',
