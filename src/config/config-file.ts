@@ -5,19 +5,20 @@
  * values are configuration errors with their line, never silently ignored.
  */
 import { Document, YAMLMap, isMap, isScalar, isSeq, type Node } from 'yaml';
-import { z } from 'zod';
 import { CmdopError } from '../errors.js';
 import { configPath, ensureCmdopHome } from './cmdop-home.js';
 import { updateStateFile } from './file-lock.js';
 import { readSecureFile } from './secure-file.js';
 import { lineOf, parseYamlSource, sourceError, type SourceProblem, type YamlSource } from './yaml-source.js';
 
+/** A setting's value. */
+export type ConfigScalar = boolean | number | string;
+
 /** What a setting is and what it is when the file does not set it. */
-export interface ConfigKeySpec {
-  readonly type: 'boolean';
-  readonly default: boolean;
-  readonly description: string;
-}
+export type ConfigKeySpec =
+  | { readonly type: 'boolean'; readonly default: boolean; readonly description: string }
+  | { readonly type: 'integer'; readonly default: number; readonly min: number; readonly max: number; readonly unit: string; readonly description: string }
+  | { readonly type: 'address'; readonly default: string; readonly description: string };
 
 /** Every setting config.yaml may hold. */
 export const CONFIG_KEYS = {
@@ -31,6 +32,27 @@ export const CONFIG_KEYS = {
     default: true,
     description: "Skip the gate for calls whose authenticated host and principal are this host's own.",
   },
+  'permissions.ask_timeout': {
+    type: 'integer',
+    default: 60,
+    min: 1,
+    max: 3600,
+    unit: 'seconds',
+    description: 'How long an ask prompt waits for the operator before the call is denied.',
+  },
+  'agent.listen': {
+    type: 'address',
+    default: '127.0.0.1:8470',
+    description: 'host:port the daemon serves peers on (gRPC over mutual TLS); port 0 picks a free one. The default is loopback only.',
+  },
+  'agent.announce_interval': {
+    type: 'integer',
+    default: 15,
+    min: 1,
+    max: 3600,
+    unit: 'seconds',
+    description: 'How often a joined daemon announces its address to the workspace and refreshes its roster.',
+  },
 } as const satisfies Readonly<Record<string, ConfigKeySpec>>;
 
 /** A known setting's dotted name. */
@@ -41,13 +63,21 @@ export interface CmdopConfig {
   readonly permissions: {
     readonly enabled: boolean;
     readonly self_bypass: boolean;
+    /** Seconds. */
+    readonly ask_timeout: number;
+  };
+  readonly agent: {
+    /** `host:port`. */
+    readonly listen: string;
+    /** Seconds. */
+    readonly announce_interval: number;
   };
 }
 
 /** One setting's effective value and where it came from. */
 export interface ConfigValue {
   readonly key: ConfigKey;
-  readonly value: boolean;
+  readonly value: ConfigScalar;
   /** `file` when config.yaml sets it, `default` otherwise. */
   readonly source: 'file' | 'default';
 }
@@ -55,18 +85,16 @@ export interface ConfigValue {
 /** What {@link setConfigValue} did. */
 export interface ConfigChange {
   readonly key: ConfigKey;
-  readonly value: boolean;
-  readonly previous: boolean;
+  readonly value: ConfigScalar;
+  readonly previous: ConfigScalar;
   /** Whether the effective value changed. */
   readonly changed: boolean;
 }
 
 const KNOWN_KEYS = Object.keys(CONFIG_KEYS) as ConfigKey[];
 const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, on: true, off: false, '1': true, '0': false };
-const valueSchema = z.boolean();
-
 interface ConfigEntry {
-  readonly value: boolean;
+  readonly value: ConfigScalar;
   readonly line: number | undefined;
   /** Written as a literal dotted key at the top level rather than nested. */
   readonly flat: boolean;
@@ -80,9 +108,14 @@ interface ConfigState {
 /** Reads config.yaml from the state directory; a missing file gives the defaults. */
 export async function loadConfig(home: string): Promise<CmdopConfig> {
   const state = await readState(home);
-  const value = (key: ConfigKey): boolean => state.entries.get(key)?.value ?? CONFIG_KEYS[key].default;
+  const value = (key: ConfigKey): ConfigScalar => state.entries.get(key)?.value ?? CONFIG_KEYS[key].default;
   return Object.freeze({
-    permissions: Object.freeze({ enabled: value('permissions.enabled'), self_bypass: value('permissions.self_bypass') }),
+    permissions: Object.freeze({
+      enabled: value('permissions.enabled') === true,
+      self_bypass: value('permissions.self_bypass') === true,
+      ask_timeout: Number(value('permissions.ask_timeout')),
+    }),
+    agent: Object.freeze({ listen: String(value('agent.listen')), announce_interval: Number(value('agent.announce_interval')) }),
   });
 }
 
@@ -108,7 +141,7 @@ export async function setConfigValue(home: string, key: string, rawValue: string
   const value = parseValue(known, rawValue);
   await ensureCmdopHome(home);
   const file = configPath(home);
-  let previous: boolean | undefined;
+  let previous: ConfigScalar | undefined;
   await updateStateFile(file, (current) => {
     const state = current === undefined ? { source: undefined, entries: new Map<ConfigKey, ConfigEntry>() } : parseConfig(current, file);
     const entry = state.entries.get(known);
@@ -165,13 +198,9 @@ function walk(source: YamlSource, map: YAMLMap, prefix: string, entries: Map<Con
     const value = pair.value as Node | null;
     if (isKnownKey(dotted)) {
       const js: unknown = isScalar(value) ? value.value : value === null ? null : isMap(value) ? {} : isSeq(value) ? [] : '(an alias)';
-      const parsed = valueSchema.safeParse(js);
-      if (!parsed.success) {
-        problems.push({
-          line: lineOf(source, value) ?? line,
-          message: `${dotted} must be true or false, not ${describeValue(js)}`,
-          hint: `Write ${dotted.split('.').pop() ?? dotted}: true or false (no quotes).`,
-        });
+      const parsed = checkFileValue(dotted, js);
+      if (typeof parsed === 'string' && parsed.startsWith('\u0000')) {
+        problems.push({ line: lineOf(source, value) ?? line, message: parsed.slice(1), hint: valueHint(dotted) });
         continue;
       }
       const earlier = entries.get(dotted);
@@ -183,7 +212,7 @@ function walk(source: YamlSource, map: YAMLMap, prefix: string, entries: Map<Con
         });
         continue;
       }
-      entries.set(dotted, { value: parsed.data, line, flat: prefix === '' && name.includes('.') });
+      entries.set(dotted, { value: parsed, line, flat: prefix === '' && name.includes('.') });
       continue;
     }
     const isPrefix = KNOWN_KEYS.some((key) => key.startsWith(`${dotted}.`));
@@ -222,13 +251,57 @@ function checkKey(key: string): ConfigKey {
   });
 }
 
-function parseValue(key: ConfigKey, raw: string): boolean {
-  const word = raw.trim().toLowerCase();
-  if (Object.hasOwn(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word] === true;
-  throw new CmdopError('invalid_input', `${key} takes true or false, not ${JSON.stringify(raw)}`, {
-    hint: `Accepted values: true, false (also yes/no, on/off, 1/0). Example: cmdop config set ${key} false`,
-    details: { key, value: raw, accepted: Object.keys(BOOLEAN_WORDS) },
-  });
+function parseValue(key: ConfigKey, raw: string): ConfigScalar {
+  const spec: ConfigKeySpec = CONFIG_KEYS[key];
+  if (spec.type === 'boolean') {
+    const word = raw.trim().toLowerCase();
+    if (Object.hasOwn(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word] === true;
+    throw new CmdopError('invalid_input', `${key} takes true or false, not ${JSON.stringify(raw)}`, {
+      hint: `Accepted values: true, false (also yes/no, on/off, 1/0). Example: cmdop config set ${key} false`,
+      details: { key, value: raw, accepted: Object.keys(BOOLEAN_WORDS) },
+    });
+  }
+  const checked = checkFileValue(key, spec.type === 'integer' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw.trim());
+  if (typeof checked === 'string' && checked.startsWith('\u0000')) {
+    throw new CmdopError('invalid_input', checked.slice(1), { hint: valueHint(key), details: { key, value: raw } });
+  }
+  return checked;
+}
+
+/** The value of `key` as a file holds it, or a problem text marked by a leading NUL. */
+function checkFileValue(key: ConfigKey, js: unknown): ConfigScalar {
+  const spec: ConfigKeySpec = CONFIG_KEYS[key];
+  switch (spec.type) {
+    case 'boolean':
+      return typeof js === 'boolean' ? js : `\u0000${key} must be true or false, not ${describeValue(js)}`;
+    case 'integer':
+      return typeof js === 'number' && Number.isSafeInteger(js) && js >= spec.min && js <= spec.max
+        ? js
+        : `\u0000${key} must be a whole number of ${spec.unit} from ${spec.min} to ${spec.max}, not ${describeValue(js)}`;
+    case 'address':
+      return typeof js === 'string' && isListenAddress(js) ? js : `\u0000${key} must be host:port (such as 127.0.0.1:8470 or [::1]:8470), not ${describeValue(js)}`;
+  }
+}
+
+/** `host:port` or `[v6]:port`, port 0..65535 (0: any free port, as the daemon then reports). */
+export function isListenAddress(text: string): boolean {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (m === null) return false;
+  const port = Number(m[2]);
+  return port >= 0 && port <= 65535;
+}
+
+function valueHint(key: ConfigKey): string {
+  const spec: ConfigKeySpec = CONFIG_KEYS[key];
+  const last = key.split('.').pop() ?? key;
+  switch (spec.type) {
+    case 'boolean':
+      return `Write ${last}: true or false (no quotes).`;
+    case 'integer':
+      return `Write ${last}: ${spec.default} (a number of ${spec.unit}, ${spec.min} to ${spec.max}).`;
+    case 'address':
+      return `Write ${last}: "${spec.default}".`;
+  }
 }
 
 function knownKeysHint(): string {
