@@ -3,27 +3,36 @@
  * checked against the workspace CA and, when given, against the host name the caller meant to
  * reach; a deadline on every call, an AbortSignal that cancels it, keepalive so a peer that
  * vanishes mid-call is noticed, and every failure turned into a CmdopError by `fromGrpcStatus`.
+ * {@link joinWorkspace} is the one call made without a certificate of the workspace.
  */
-import type { PeerCertificate } from 'node:tls';
-import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+import { credentials } from '@grpc/grpc-js';
 import { CmdopError } from '../errors.js';
 import { verifyHostCert, type VerifiedHost } from '../identity/host-cert.js';
 import { normalizeHostName } from '../identity/host-name.js';
-import { fromGrpcStatus } from './grpc-status.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, type MeshTlsOptions } from './grpc-server.js';
+import { validateServerAddress } from '../identity/join-token.js';
+import { caFingerprint, normalizeFingerprint, parseCaCert } from '../identity/workspace-ca.js';
+import { ANY_PEER_SERVERNAME, channelArgs, createChannel, createServerIdentityCheck, positiveMs, unaryCall, type Channel } from './grpc-channel.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, type HostIdentityPair, type MeshTlsOptions } from './grpc-server.js';
 import type {
+  AnnounceReply,
+  AnnounceRequest,
   ExecuteCommandReply,
   ExecuteCommandRequest,
+  JoinReply,
   ListDirReply,
   ListDirRequest,
   PingReply,
   ReadFileReply,
   ReadFileRequest,
+  RenewReply,
+  RenewRequest,
+  RosterReply,
   WriteFileReply,
   WriteFileRequest,
 } from './mesh-handler.js';
-import { meshWire } from './mesh-proto.js';
-import { CODECS, type MeshApi } from './wire-codec.js';
+import type { MeshApi } from './wire-codec.js';
 import type { MeshMethod } from './wire-types.js';
 
 /** Deadline of a call when neither the call nor the client says otherwise. */
@@ -37,8 +46,6 @@ const COMMAND_DEADLINE_SLACK_MS = 15_000;
 /** Client keepalive during calls: ping every 10 s, give up on the connection after 5 s without an answer. */
 const CLIENT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 };
 
-/** The TLS server name sent when no particular host is expected. */
-const ANY_PEER_SERVERNAME = 'cmdop-peer';
 
 /** Options for {@link createMeshClient}. */
 export interface MeshClientOptions {
@@ -76,6 +83,19 @@ export interface MeshClient {
   readFile(request: ReadFileRequest, options?: MeshCallOptions): Promise<ReadFileReply>;
   writeFile(request: WriteFileRequest, options?: MeshCallOptions): Promise<WriteFileReply>;
   listDir(request: ListDirRequest, options?: MeshCallOptions): Promise<ListDirReply>;
+  /** Asks the peer (the CA host) to sign `request.csr_pem` for this host's own name; then call {@link updateIdentity}. */
+  renew(request: RenewRequest, options?: MeshCallOptions): Promise<RenewReply>;
+  /** Tells the peer where this host's daemon listens; resolves with the peer's roster. */
+  announce(request: AnnounceRequest, options?: MeshCallOptions): Promise<AnnounceReply>;
+  /** The workspace's hosts as the peer knows them. */
+  roster(options?: MeshCallOptions): Promise<RosterReply>;
+  /**
+   * Uses a new key and certificate (after a renewal) for calls that start from now on: a new
+   * channel is opened with them, and the old one is closed once its calls in flight finish.
+   * Throws CmdopError('config') and keeps the old identity when the new certificate is not a
+   * valid certificate of the workspace or the key does not match it.
+   */
+  updateIdentity(identity: HostIdentityPair): void;
   /** Closes the channel; calls in flight fail with 'unavailable'. */
   close(): void;
 }
@@ -88,106 +108,37 @@ export interface MeshClient {
 export function createMeshClient(options: MeshClientOptions): MeshClient {
   const expected = options.expectedHostName === undefined ? undefined : normalizeHostName(options.expectedHostName);
   const defaultTimeoutMs = positiveMs(options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, 'defaultTimeoutMs');
-  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const now = (): Date => options.now?.() ?? new Date();
   const { caCertPem } = options.tls;
-  const keepalive = options.keepalive ?? CLIENT_KEEPALIVE;
-  let serverIdentityError: string | undefined;
-  // A peer refuses a bad client certificate during the handshake, which the caller would only
-  // see as "unreachable"; checking our own first names the real problem.
-  const own = checkOwnCertificate(options.tls, options.now?.() ?? new Date());
-
-  // Called by node:tls in place of its own host name check (the address is often an IP the
-  // certificate does not name); the chain to the CA was already verified by then.
-  const checkServerIdentity = (_servername: string, certificate: PeerCertificate): Error | undefined => {
-    try {
-      const host = verifyHostCert(certificate.raw, caCertPem, { now: options.now?.() ?? new Date() });
-      if (expected !== undefined && host.hostName !== expected) {
-        serverIdentityError = `the server's certificate names host "${host.hostName}", not "${expected}"`;
-        return new Error(serverIdentityError);
-      }
-      serverIdentityError = undefined;
-      return undefined;
-    } catch (error) {
-      serverIdentityError = error instanceof Error ? error.message : String(error);
-      return new Error(serverIdentityError);
-    }
-  };
-
-  const channelCredentials = credentials.createSsl(
-    Buffer.from(caCertPem),
-    Buffer.from(options.tls.keyPem),
-    Buffer.from(options.tls.certPem),
-    { checkServerIdentity },
-  );
-  const client = new Client(options.address, channelCredentials, {
-    'grpc.max_receive_message_length': maxMessageBytes,
-    'grpc.max_send_message_length': maxMessageBytes,
-    'grpc.keepalive_time_ms': positiveMs(keepalive.timeMs, 'keepalive.timeMs'),
-    'grpc.keepalive_timeout_ms': positiveMs(keepalive.timeoutMs, 'keepalive.timeoutMs'),
-    // Never re-send a call on our own: execute_command and write_file are not idempotent.
-    'grpc.enable_retries': 0,
-    // A channel of its own: credentials and shutdown of one client never touch another's.
-    'grpc.use_local_subchannel_pool': 1,
-    'grpc.initial_reconnect_backoff_ms': 500,
-    'grpc.max_reconnect_backoff_ms': 5_000,
-    // SNI carries a host name, never the IP address (RFC 6066); checkServerIdentity above decides.
-    'grpc.ssl_target_name_override': expected ?? ANY_PEER_SERVERNAME,
+  const serverCheck = createServerIdentityCheck(caCertPem, expected, now);
+  const args = channelArgs({
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    keepalive: options.keepalive ?? CLIENT_KEEPALIVE,
+    // SNI carries a host name, never the IP address (RFC 6066); the server identity check decides.
+    servername: expected ?? ANY_PEER_SERVERNAME,
   });
+  // A peer refuses a bad client certificate before the handler, which the caller would only
+  // see as a refusal; checking our own first names the real problem.
+  let own = checkOwnCertificate(options.tls, now());
 
-  const call = <M extends MeshMethod>(method: M, request: MeshApi[M]['request'], callOptions: MeshCallOptions, fallbackTimeoutMs: number): Promise<MeshApi[M]['reply']> => {
-    const codec = CODECS[method];
-    const wire = meshWire().methods[method];
-    const timeoutMs = positiveMs(callOptions.timeoutMs ?? fallbackTimeoutMs, 'timeoutMs');
-    const signal = callOptions.signal;
-    const context = { method, address: options.address, timeoutMs };
-    return new Promise<MeshApi[M]['reply']>((resolveCall, reject) => {
-      const now = options.now?.() ?? new Date();
-      if (now.getTime() > own.notAfter.getTime()) {
-        reject(ownCertificateError(`this host's certificate expired at ${own.notAfter.toISOString()}`));
-        return;
-      }
-      if (signal?.aborted === true) {
-        reject(new CmdopError('tool_failed', `the ${method} call to ${options.address} was cancelled before it started`, { cause: signal.reason }));
-        return;
-      }
-      let message: object;
-      try {
-        message = codec.encodeRequest(request);
-      } catch (error) {
-        reject(CmdopError.from(error, 'invalid_input'));
-        return;
-      }
-      const onAbort = (): void => {
-        pending.cancel();
-      };
-      const pending = client.makeUnaryRequest<object, unknown>(
-        wire.path,
-        (value) => wire.serializeRequest(value),
-        (bytes) => wire.deserializeResponse(bytes),
-        message,
-        new Metadata(),
-        { deadline: new Date(Date.now() + timeoutMs) },
-        (error: ServiceError | null, response?: unknown) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (error !== null) {
-            const cancelledByCaller = signal?.aborted === true && error.code === GrpcStatus.CANCELLED;
-            reject(
-              fromGrpcStatus(error, {
-                ...context,
-                cancelledByCaller,
-                ...(serverIdentityError === undefined || error.code !== GrpcStatus.UNAVAILABLE ? {} : { serverIdentityError }),
-              }),
-            );
-            return;
-          }
-          try {
-            resolveCall(codec.decodeResponse(response));
-          } catch (decodeError) {
-            reject(CmdopError.from(decodeError, 'internal'));
-          }
-        },
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
+  const open = (identity: HostIdentityPair): Channel => {
+    const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), Buffer.from(identity.keyPem), Buffer.from(identity.certPem), {
+      checkServerIdentity: serverCheck.check,
+    });
+    return createChannel(options.address, channelCredentials, args);
+  };
+  let channel = open(options.tls);
+  const retired = new Set<Channel>();
+
+  const call = <M extends ClientMethod>(method: M, request: MeshApi[M]['request'], callOptions: MeshCallOptions, fallbackTimeoutMs: number): Promise<MeshApi[M]['reply']> => {
+    if (now().getTime() > own.notAfter.getTime()) {
+      return Promise.reject(ownCertificateError(`this host's certificate expired at ${own.notAfter.toISOString()}`));
+    }
+    return unaryCall(channel, method, request, {
+      address: options.address,
+      timeoutMs: positiveMs(callOptions.timeoutMs ?? fallbackTimeoutMs, 'timeoutMs'),
+      serverIdentityError: serverCheck.lastError,
+      ...(callOptions.signal === undefined ? {} : { signal: callOptions.signal }),
     });
   };
 
@@ -198,10 +149,185 @@ export function createMeshClient(options: MeshClientOptions): MeshClient {
     readFile: (request, callOptions = {}) => call('ReadFile', request, callOptions, defaultTimeoutMs),
     writeFile: (request, callOptions = {}) => call('WriteFile', request, callOptions, defaultTimeoutMs),
     listDir: (request, callOptions = {}) => call('ListDir', request, callOptions, defaultTimeoutMs),
+    renew: (request, callOptions = {}) => call('Renew', request, callOptions, defaultTimeoutMs),
+    announce: (request, callOptions = {}) => call('Announce', request, callOptions, defaultTimeoutMs),
+    roster: (callOptions = {}) => call('Roster', {}, callOptions, defaultTimeoutMs),
+    updateIdentity: (identity) => {
+      const next = { keyPem: identity.keyPem, certPem: identity.certPem, caCertPem };
+      own = checkOwnCertificate(next, now());
+      const previous = channel;
+      channel = open(next);
+      retired.add(previous);
+      previous.retire(() => retired.delete(previous));
+    },
     close: () => {
-      client.close();
+      for (const old of retired) old.client.close();
+      retired.clear();
+      channel.client.close();
     },
   };
+}
+
+/** The RPCs a {@link MeshClient} makes (Join has its own client without a certificate). */
+type ClientMethod = Exclude<MeshMethod, 'Join'>;
+
+/** Options for {@link joinWorkspace}. */
+export interface JoinWorkspaceOptions {
+  /** The CA host's `HOST:PORT` (IPv6 in brackets). */
+  readonly address: string;
+  /** The workspace CA fingerprint the join token carries (colons and upper case accepted). */
+  readonly fingerprint: string;
+  /** The whole join token; sent to the server only after it proved to be that workspace. */
+  readonly token: string;
+  /** The host name this host asks for. */
+  readonly hostName: string;
+  /** The PKCS#10 request for `hostName`, PEM (createHostKeyAndCsr). */
+  readonly csrPem: string;
+  /** Deadline of the whole join, in ms (default 30 s). */
+  readonly timeoutMs?: number;
+  /** The clock used to check the server's certificates (default: the current time). */
+  readonly now?: () => Date;
+}
+
+/**
+ * Joins a workspace (DESIGN.md §6) from a host that has no certificate yet. The server is
+ * pinned by the CA fingerprint from the join token: a first TLS connection only reads the
+ * server's certificate chain and picks the certificate with that fingerprint, which must be a
+ * workspace CA; the Join call then trusts that CA and nothing else, so the token never reaches
+ * a server that is not a host of that workspace.
+ *
+ * Rejects with CmdopError: 'denied' when no certificate of the chain has the fingerprint (or the
+ * server refuses the token), 'unavailable' when the server cannot be reached in time,
+ * 'invalid_input' for a malformed address, fingerprint or request, 'internal' for a reply that
+ * does not hold together (a certificate of another CA, or for another host name).
+ */
+export async function joinWorkspace(options: JoinWorkspaceOptions): Promise<JoinReply> {
+  const address = validateServerAddress(options.address);
+  const fingerprint = normalizeFingerprint(options.fingerprint);
+  const hostName = normalizeHostName(options.hostName);
+  const timeoutMs = positiveMs(options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, 'timeoutMs');
+  const now = (): Date => options.now?.() ?? new Date();
+  const deadline = Date.now() + timeoutMs;
+
+  const caCertPem = pinnedCa(address, fingerprint, await presentedChain(address, timeoutMs));
+  const serverCheck = createServerIdentityCheck(caCertPem, undefined, now);
+  // No client certificate: Join is the one RPC the server lets through without one.
+  const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), null, null, { checkServerIdentity: serverCheck.check });
+  const channel = createChannel(address, channelCredentials, channelArgs({ maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, keepalive: CLIENT_KEEPALIVE, servername: ANY_PEER_SERVERNAME }));
+  let reply: JoinReply;
+  try {
+    reply = await unaryCall(
+      channel,
+      'Join',
+      { token: options.token, host_name: hostName, csr_pem: options.csrPem },
+      { address, timeoutMs: Math.max(1, deadline - Date.now()), serverIdentityError: serverCheck.lastError },
+    );
+  } finally {
+    channel.client.close();
+  }
+  checkJoinReply(reply, { address, fingerprint, hostName, now: now() });
+  return reply;
+}
+
+/** The certificates a TLS server presents, leaf first, in DER, read without trusting any of them. */
+function presentedChain(address: string, timeoutMs: number): Promise<readonly Buffer[]> {
+  const { host, port } = splitAddress(address);
+  return new Promise((resolveChain, reject) => {
+    const unavailable = (why: string, cause?: unknown): CmdopError =>
+      new CmdopError('unavailable', `the server at ${address} is unreachable: ${why}`, {
+        ...(cause === undefined ? {} : { cause }),
+        hint: 'Check the --server address, that the daemon runs on the CA host (cmdop agent status), and that the port is reachable from here.',
+        details: { address },
+      });
+    const socket = tlsConnect({
+      host,
+      port,
+      // The same SNI as the gRPC channel sends; never an IP address (RFC 6066).
+      servername: ANY_PEER_SERVERNAME,
+      ALPNProtocols: ['h2'],
+      // Nothing is trusted on this connection: it only reads the chain, and sends nothing.
+      rejectUnauthorized: false,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(unavailable(`no TLS handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const chain = chainOf(socket.getPeerCertificate(true));
+      socket.destroy();
+      resolveChain(chain);
+    });
+    socket.once('error', (error: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(unavailable(error.message, error));
+    });
+  });
+}
+
+/**
+ * What node:tls really hands back from `getPeerCertificate(true)`: `{}` when there is no
+ * certificate, and no issuer link above the last certificate it could place (its types claim both are always there).
+ */
+interface LoosePeerCertificate {
+  readonly raw?: Buffer;
+  readonly fingerprint256?: string;
+  readonly issuerCertificate?: LoosePeerCertificate;
+}
+
+/** Walks node:tls's issuer links from the leaf to the last certificate, each once (a self-signed root links to itself). */
+function chainOf(leaf: LoosePeerCertificate): readonly Buffer[] {
+  const chain: Buffer[] = [];
+  const seen = new Set<string>();
+  let current: LoosePeerCertificate | undefined = leaf;
+  while (current?.raw !== undefined && current.fingerprint256 !== undefined && !seen.has(current.fingerprint256)) {
+    seen.add(current.fingerprint256);
+    chain.push(current.raw);
+    current = current.issuerCertificate;
+  }
+  return chain;
+}
+
+/** The PEM of the chain's certificate whose fingerprint is `fingerprint`, checked to be a workspace CA; CmdopError('denied') otherwise. */
+function pinnedCa(address: string, fingerprint: string, chain: readonly Buffer[]): string {
+  const pems = chain.map((der) => new X509Certificate(der).toString());
+  const match = pems.find((pem) => caFingerprint(pem) === fingerprint);
+  if (match === undefined) {
+    const root = pems.at(-1);
+    const seen = root === undefined ? 'none (it sent no certificate)' : caFingerprint(root);
+    throw new CmdopError('denied', `the server at ${address} is not the workspace this token was made for: its CA fingerprint is ${seen}, the token expects ${fingerprint}`, {
+      hint: 'Check the --server address and ask the CA host for a new token (cmdop workspace invite). If the address is right, someone may be intercepting the connection: do not join.',
+      details: { address, presented: seen, expected: fingerprint },
+    });
+  }
+  parseCaCert(match, 'denied');
+  return match;
+}
+
+/** Checks that a Join reply holds together: the pinned CA, a certificate it signed for the host name asked for. */
+function checkJoinReply(reply: JoinReply, expected: { readonly address: string; readonly fingerprint: string; readonly hostName: string; readonly now: Date }): void {
+  const wrong = (why: string, cause?: unknown): CmdopError =>
+    new CmdopError('internal', `the server at ${expected.address} answered the join with ${why}; nothing should be kept`, {
+      ...(cause === undefined ? {} : { cause }),
+      hint: 'Ask the workspace owner to check the CA host (cmdop agent status), then join again with a new token.',
+    });
+  if (caFingerprint(reply.ca_cert_pem) !== expected.fingerprint) throw wrong('a CA certificate other than the one it presented');
+  let host: VerifiedHost;
+  try {
+    host = verifyHostCert(reply.cert_pem, reply.ca_cert_pem, { now: expected.now });
+  } catch (error) {
+    throw wrong(`a certificate that does not verify (${error instanceof Error ? error.message : String(error)})`, error);
+  }
+  if (host.hostName !== expected.hostName) throw wrong(`a certificate for "${host.hostName}", not "${expected.hostName}"`);
+  if (host.workspaceId !== reply.workspace_id) throw wrong(`workspace id ${reply.workspace_id}, while its certificate names ${host.workspaceId}`);
+}
+
+/** Splits a checked `HOST:PORT` (IPv6 in brackets) into the host without brackets and the port. */
+function splitAddress(address: string): { readonly host: string; readonly port: number } {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon);
+  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: Number(address.slice(colon + 1)) };
 }
 
 function checkOwnCertificate(tls: MeshTlsOptions, now: Date): VerifiedHost {
@@ -217,11 +343,4 @@ function ownCertificateError(reason: string, cause?: unknown): CmdopError {
     ...(cause === undefined ? {} : { cause }),
     hint: 'Renew the host certificate, or join the workspace again with `cmdop join`.',
   });
-}
-
-function positiveMs(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new CmdopError('invalid_input', `${name} must be a whole number of milliseconds of at least 1, not ${String(value)}`);
-  }
-  return value;
 }

@@ -1,18 +1,24 @@
 /**
- * The Mesh gRPC server: mutual TLS with the workspace CA (a client without a certificate of
- * this workspace fails the handshake), the caller taken from the verified peer certificate
- * only, requests validated before the handler sees them, deadlines and cancellation turned
- * into an AbortSignal, message size limits and keepalive set, every error mapped by
- * `toGrpcStatus`.
+ * The Mesh gRPC server: TLS that asks every client for a certificate of the workspace CA, the
+ * caller taken from the verified peer certificate only, requests validated before the handler
+ * sees them, deadlines and cancellation turned into an AbortSignal, message size limits and
+ * keepalive set, every error mapped by `toGrpcStatus`.
+ *
+ * The handshake requests a client certificate but does not insist on one, because a host that
+ * is joining has none yet: every RPC except Join (OPEN_METHODS) is then refused with
+ * UNAUTHENTICATED before its handler unless the peer certificate verifies (authenticatePeer).
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { CmdopError } from '../errors.js';
-import type { CallContext, MeshHandler, RemoteCaller } from './mesh-handler.js';
+import type { MeshHandler, PeerCallContext, RemoteCaller } from './mesh-handler.js';
 import { MalformedMessage, meshWire } from './mesh-proto.js';
 import { authenticatePeer } from './peer-identity.js';
 import { toGrpcStatus } from './grpc-status.js';
+import { checkIdentity, createIdentityCredentials, type HostIdentityPair } from './server-identity.js';
+
+export type { HostIdentityPair } from './server-identity.js';
 import { CODECS, type MeshApi } from './wire-codec.js';
-import { MESH_METHODS, type MeshMethod, type WireResponse } from './wire-types.js';
+import { MESH_METHODS, OPEN_METHODS, type MeshMethod, type WireResponse } from './wire-types.js';
 
 /** Default largest message accepted or sent: 8 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -21,9 +27,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const SERVER_KEEPALIVE = { timeMs: 30_000, timeoutMs: 10_000 };
 
 /** This host's TLS material: its key and certificate, and the workspace CA it trusts. */
-export interface MeshTlsOptions {
-  readonly keyPem: string;
-  readonly certPem: string;
+export interface MeshTlsOptions extends HostIdentityPair {
   readonly caCertPem: string;
 }
 
@@ -59,21 +63,41 @@ export interface MeshServer {
   readonly address: string;
   readonly port: number;
   /**
+   * Replaces this host's key and certificate (after a renewal): connections made from now on
+   * get the new certificate; open ones keep the old until they close. The pair is checked first
+   * (the key matches, the certificate is signed by the workspace CA),
+   * so a bad pair throws CmdopError('config') and the server keeps serving with the old one.
+   */
+  updateIdentity(identity: HostIdentityPair): void;
+  /**
    * Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cuts the rest
    * (their handlers' signals abort). `close(0)` cuts at once.
    */
   close(graceMs?: number): Promise<void>;
 }
 
-type HandlerMethod = keyof MeshHandler;
+/** How one RPC reaches its handler method: open (no caller, Join only) or with the verified caller. */
+type Route<M extends MeshMethod> =
+  | { readonly open: true; serve(handler: MeshHandler, request: MeshApi[M]['request'], ctx: PeerCallContext): Promise<MeshApi[M]['reply']> }
+  | { readonly open: false; serve(handler: MeshHandler, caller: RemoteCaller, request: MeshApi[M]['request'], ctx: PeerCallContext): Promise<MeshApi[M]['reply']> };
 
-const HANDLER_METHOD: { readonly [M in MeshMethod]: HandlerMethod } = {
-  Ping: 'ping',
-  ExecuteCommand: 'executeCommand',
-  ReadFile: 'readFile',
-  WriteFile: 'writeFile',
-  ListDir: 'listDir',
+/** Each RPC's handler method, typed one to one; `open` must agree with OPEN_METHODS (checked at start-up). */
+const HANDLER_METHOD: { readonly [M in MeshMethod]: Route<M> } = {
+  Ping: { open: false, serve: (handler, caller, request, ctx) => handler.ping(caller, request, ctx) },
+  ExecuteCommand: { open: false, serve: (handler, caller, request, ctx) => handler.executeCommand(caller, request, ctx) },
+  ReadFile: { open: false, serve: (handler, caller, request, ctx) => handler.readFile(caller, request, ctx) },
+  WriteFile: { open: false, serve: (handler, caller, request, ctx) => handler.writeFile(caller, request, ctx) },
+  ListDir: { open: false, serve: (handler, caller, request, ctx) => handler.listDir(caller, request, ctx) },
+  Join: { open: true, serve: (handler, request, ctx) => handler.join(request, ctx) },
+  Renew: { open: false, serve: (handler, caller, request, ctx) => handler.renew(caller, request, ctx) },
+  Announce: { open: false, serve: (handler, caller, request, ctx) => handler.announce(caller, request, ctx) },
+  Roster: { open: false, serve: (handler, caller, request, ctx) => handler.roster(caller, request, ctx) },
 };
+
+for (const method of Object.keys(MESH_METHODS) as MeshMethod[]) {
+  // A security property, so a disagreement fails loudly at import rather than quietly opening a method.
+  if (HANDLER_METHOD[method].open !== OPEN_METHODS.has(method)) throw new Error(`HANDLER_METHOD and OPEN_METHODS disagree about ${method}`);
+}
 
 /** Starts a Mesh server and resolves once it listens. */
 export async function createMeshServer(options: MeshServerOptions): Promise<MeshServer> {
@@ -87,14 +111,10 @@ export async function createMeshServer(options: MeshServerOptions): Promise<Mesh
     'grpc.keepalive_time_ms': SERVER_KEEPALIVE.timeMs,
     'grpc.keepalive_timeout_ms': SERVER_KEEPALIVE.timeoutMs,
   });
+  const identity = createIdentityCredentials(checkIdentity(options.tls));
   server.addService(serviceDefinition(), implementation(options));
 
-  const credentials = ServerCredentials.createSsl(
-    Buffer.from(options.tls.caCertPem),
-    [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }],
-    // Require a client certificate and verify it against the workspace CA at the handshake.
-    true,
-  );
+  const credentials = identity.credentials;
   const host = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolvePort, reject) => {
     server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) => {
@@ -107,6 +127,9 @@ export async function createMeshServer(options: MeshServerOptions): Promise<Mesh
   return {
     address: `${host}:${port}`,
     port,
+    updateIdentity(pair: HostIdentityPair): void {
+      identity.update(checkIdentity({ keyPem: pair.keyPem, certPem: pair.certPem, caCertPem: options.tls.caCertPem }));
+    },
     close(graceMs = 5_000): Promise<void> {
       closing ??= shutdown(server, graceMs);
       return closing;
@@ -175,7 +198,7 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
       : setTimeout(() => {
           controller.abort(new CmdopError('unavailable', `the ${method} call passed its deadline`));
         }, Math.max(0, deadline.getTime() - Date.now()));
-  const ctx: CallContext = Object.freeze({ signal: controller.signal, ...(deadline === undefined ? {} : { deadline }) });
+  const ctx: PeerCallContext = Object.freeze({ signal: controller.signal, peer: call.getPeer(), ...(deadline === undefined ? {} : { deadline }) });
 
   const refuse = (error: CmdopError): never => {
     options.onRefused?.({ method, reason: error.message, peer: call.getPeer() });
@@ -183,12 +206,14 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
   };
 
   const run = async (): Promise<WireResponse<M>> => {
-    const now = options.now?.() ?? new Date();
-    let caller: RemoteCaller;
-    try {
-      caller = authenticatePeer(call.getAuthContext(), options.tls.caCertPem, now);
-    } catch (error) {
-      return refuse(CmdopError.from(error));
+    const route: Route<M> = HANDLER_METHOD[method];
+    let caller: RemoteCaller | undefined;
+    if (!route.open) {
+      try {
+        caller = authenticatePeer(call.getAuthContext(), options.tls.caCertPem, options.now?.() ?? new Date());
+      } catch (error) {
+        return refuse(CmdopError.from(error));
+      }
     }
     if (call.request instanceof MalformedMessage) {
       return refuse(new CmdopError('invalid_input', `the ${method} request is not a valid ${MESH_METHODS[method].request} message`));
@@ -199,7 +224,7 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
     } catch (error) {
       return refuse(CmdopError.from(error, 'invalid_input'));
     }
-    const reply = await dispatch(options.handler, method, caller, request, ctx);
+    const reply = route.open ? await route.serve(options.handler, request, ctx) : await route.serve(options.handler, authenticated(caller), request, ctx);
     return CODECS[method].encodeResponse(reply);
   };
 
@@ -222,12 +247,10 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
     });
 }
 
-/** Calls the handler method of `method`; one switch so each call is typed exactly. */
-async function dispatch<M extends MeshMethod>(handler: MeshHandler, method: M, caller: RemoteCaller, request: MeshApi[M]['request'], ctx: CallContext): Promise<MeshApi[M]['reply']> {
-  const name = HANDLER_METHOD[method];
-  // The handler table and MeshApi pair each RPC with its handler method one to one.
-  const fn = handler[name].bind(handler) as (caller: RemoteCaller, request: MeshApi[M]['request'], ctx: CallContext) => Promise<MeshApi[M]['reply']>;
-  return fn(caller, request, ctx);
+/** The caller of a method that is not open; it was authenticated above, so its absence is a bug, never a pass. */
+function authenticated(caller: RemoteCaller | undefined): RemoteCaller {
+  if (caller === undefined) throw new CmdopError('internal', 'a call reached its handler without an authenticated caller');
+  return caller;
 }
 
 function deadlineOf(deadline: Date | number): Date | undefined {

@@ -11,6 +11,8 @@ import { CmdopError, type ErrorCode } from '../errors.js';
 export const CODE_TRAILER = 'x-cmdop-code';
 /** Trailer carrying the error's hint, UTF-8 (binary, so any text survives HTTP/2 header rules). */
 export const HINT_TRAILER = 'x-cmdop-hint-bin';
+/** A gate's refusal carries its decision (JSON), so the caller can say who decided what and why. */
+const DECISION_TRAILER = 'x-cmdop-decision-bin';
 
 /** Longest status message sent; longer ones are cut, so an error cannot blow up the trailers. */
 const MAX_DETAILS = 4096;
@@ -69,6 +71,8 @@ export function toGrpcStatus(error: CmdopError): StatusObject {
   const metadata = new Metadata();
   metadata.set(CODE_TRAILER, error.code);
   if (error.hint !== undefined) metadata.set(HINT_TRAILER, Buffer.from(error.hint, 'utf8'));
+  const decision = error.details?.['decision'];
+  if (error.code === 'denied' && typeof decision === 'object' && decision !== null) metadata.set(DECISION_TRAILER, Buffer.from(JSON.stringify(decision), 'utf8'));
   const code = error.details?.['stage'] === 'authentication' ? GrpcStatus.UNAUTHENTICATED : GRPC_CODE_FOR[error.code];
   const details = error.message.length > MAX_DETAILS ? `${error.message.slice(0, MAX_DETAILS - 3)}...` : error.message;
   return { code, details, metadata };
@@ -103,9 +107,10 @@ export function fromGrpcStatus(failure: Pick<ServiceError, 'code' | 'details'> &
   const hintValue = failure.metadata?.get(HINT_TRAILER)[0];
   const hint = Buffer.isBuffer(hintValue) ? hintValue.toString('utf8') : undefined;
   if (peerCode !== undefined) {
+    const decision = peerCode === 'denied' ? readDecision(failure.metadata?.get(DECISION_TRAILER)[0]) : undefined;
     return new CmdopError(peerCode, failure.details || `${context.method} failed on ${context.address}`, {
       ...(hint === undefined ? {} : { hint }),
-      details,
+      details: decision === undefined ? details : { ...details, decision },
     });
   }
   const code = CMDOP_CODE_FOR[failure.code] ?? 'internal';
@@ -139,4 +144,22 @@ function localHint(code: GrpcStatus, context: FailedCallContext): { hint?: strin
     return { hint: 'Check that the peer daemon runs (cmdop agent status on it) and that the address is reachable.' };
   }
   return {};
+}
+
+/** The decision trailer of a refusal, if it is one: `{decision, source, reason, rule?, rule_id?, scope?}` as strings. */
+function readDecision(value: unknown): Readonly<Record<string, string>> | undefined {
+  if (!Buffer.isBuffer(value) || value.length > 16 * 1024) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const out: Record<string, string> = {};
+  for (const key of ['decision', 'source', 'reason', 'rule', 'rule_id', 'scope']) {
+    const v = (parsed as Record<string, unknown>)[key];
+    if (typeof v === 'string') out[key] = v;
+  }
+  return typeof out.decision === 'string' && typeof out.reason === 'string' ? out : undefined;
 }

@@ -1,9 +1,11 @@
 /**
  * Who is calling, from the verified TLS peer certificate and nothing else (DESIGN.md §4.5, §6):
- * no metadata, no request field, no address is evidence of identity. grpc-js already refused
- * the handshake of a client without a certificate chaining to the workspace CA; this check
- * repeats the verification with the cmdop rules (workspace id, validity at the injected clock,
- * host name, key usage), so a certificate the TLS layer let through for any reason still fails.
+ * no metadata, no request field, no address is evidence of identity. The server's handshake
+ * asks for a client certificate but lets a client without one (or with a foreign one) finish it,
+ * because a joining host has none yet; so this check is THE authentication of every RPC except
+ * Join. grpc-js reports a peer certificate only when OpenSSL verified its chain against the
+ * workspace CA (a foreign or expired one arrives as none); this check repeats the verification
+ * with the cmdop rules (workspace id, validity at the injected clock, host name, key usage).
  */
 import { CmdopError } from '../errors.js';
 import { verifyHostCert } from '../identity/host-cert.js';

@@ -7,15 +7,26 @@
 import { z } from 'zod';
 import { CmdopError, type ErrorCode } from '../errors.js';
 import type { GateDecision } from '../gate/types.js';
+import { isValidHostName } from '../identity/host-name.js';
+import { validateServerAddress } from '../identity/join-token.js';
+import { WORKSPACE_ID_PATTERN } from '../identity/x509.js';
 import type { DirEntry } from '../tools/list-dir.js';
 import type {
+  AnnounceReply,
+  AnnounceRequest,
   ExecuteCommandReply,
   ExecuteCommandRequest,
+  JoinReply,
+  JoinRequest,
   ListDirReply,
   ListDirRequest,
   PingReply,
   ReadFileReply,
   ReadFileRequest,
+  RenewReply,
+  RenewRequest,
+  RosterEntry,
+  RosterReply,
   WriteFileReply,
   WriteFileRequest,
 } from './mesh-handler.js';
@@ -28,6 +39,10 @@ export interface MeshApi {
   ReadFile: { request: ReadFileRequest; reply: ReadFileReply };
   WriteFile: { request: WriteFileRequest; reply: WriteFileReply };
   ListDir: { request: ListDirRequest; reply: ListDirReply };
+  Join: { request: JoinRequest; reply: JoinReply };
+  Renew: { request: RenewRequest; reply: RenewReply };
+  Announce: { request: AnnounceRequest; reply: AnnounceReply };
+  Roster: { request: Readonly<Record<string, never>>; reply: RosterReply };
 }
 
 /** Converts one RPC's messages between their API and wire forms, checking what comes in. */
@@ -50,6 +65,46 @@ const bytes = z.instanceof(Buffer);
 const noNul = (what: string) => z.string().refine((value) => !value.includes('\0'), `${what} contains a NUL character`);
 const nonEmpty = (what: string) => noNul(what).refine((value) => value.length > 0, `${what} is empty`);
 
+/** Largest join token accepted: real ones are about 250 bytes; the cap keeps junk cheap to refuse. */
+const MAX_TOKEN_BYTES = 4 * 1024;
+/** Largest CSR or certificate accepted: a P-256 one is under 1 KiB. */
+const MAX_PEM_BYTES = 16 * 1024;
+/** Longest workspace name (the CA's rule). */
+const MAX_WORKSPACE_NAME = 64;
+
+const maxBytes = (what: string, max: number) =>
+  z.string().refine((value) => Buffer.byteLength(value, 'utf8') <= max, `${what} is larger than ${max} bytes`);
+
+/**
+ * A single PEM block with `label`, at most {@link MAX_PEM_BYTES}: a cheap shape check at the
+ * edge; the certificate code parses and verifies the content itself.
+ */
+function pemBlock(label: 'CERTIFICATE' | 'CERTIFICATE REQUEST', what: string) {
+  const shape = new RegExp(`^\\s*-----BEGIN ${label}-----\\r?\\n(?:[A-Za-z0-9+/=]+\\r?\\n)+-----END ${label}-----\\s*$`);
+  return z.string().superRefine((value, ctx) => {
+    // Size first, so the pattern never runs over a huge string.
+    if (Buffer.byteLength(value, 'utf8') > MAX_PEM_BYTES) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} is larger than ${MAX_PEM_BYTES} bytes` });
+    } else if (!shape.test(value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} is not one PEM block (-----BEGIN ${label}-----)` });
+    }
+  });
+}
+
+/** True when `value` is exactly a `HOST:PORT` address, port 1 to 65535, IPv6 in brackets. */
+function isHostPort(value: string): boolean {
+  try {
+    return validateServerAddress(value) === value;
+  } catch {
+    return false;
+  }
+}
+
+const hostName = z.string().refine(isValidHostName, 'not a valid host name (one DNS label: letters, digits, inner hyphens, 1 to 63 characters)');
+const hostPort = z.string().refine(isHostPort, 'not a HOST:PORT address with a port from 1 to 65535');
+const optionalHostPort = z.string().refine((value) => value === '' || isHostPort(value), 'neither empty nor a HOST:PORT address with a port from 1 to 65535');
+const optionalTime = z.union([z.literal(''), z.string().datetime({ offset: true })]);
+
 const DECISIONS = ['allow', 'deny', 'ask'] as const;
 const SOURCES = ['floor', 'rule', 'mode', 'self', 'local'] as const;
 const SCOPES = ['session', 'global'] as const;
@@ -68,6 +123,8 @@ const decisionSchema: Schema<'Decision'> = z.object({
 });
 
 const dirEntrySchema: Schema<'DirEntry'> = z.object({ name: z.string(), type: z.enum(ENTRY_TYPES), size: uint64.optional() });
+
+const rosterEntrySchema: Schema<'RosterEntry'> = z.object({ name: hostName, address: optionalHostPort, last_seen: optionalTime, online: z.boolean() });
 
 const schemas: { readonly [M in MessageName]: Schema<M> } = {
   Decision: decisionSchema,
@@ -112,6 +169,26 @@ const schemas: { readonly [M in MessageName]: Schema<M> } = {
     entries: z.array(dirEntrySchema),
     truncated: z.boolean(),
   }),
+  JoinRequest: z.object({
+    token: nonEmpty('token').pipe(maxBytes('token', MAX_TOKEN_BYTES)),
+    host_name: hostName,
+    csr_pem: pemBlock('CERTIFICATE REQUEST', 'csr_pem'),
+  }),
+  JoinResponse: z.object({
+    cert_pem: pemBlock('CERTIFICATE', 'cert_pem'),
+    ca_cert_pem: pemBlock('CERTIFICATE', 'ca_cert_pem'),
+    workspace_id: z.string().regex(WORKSPACE_ID_PATTERN, 'not a workspace id (32 lowercase hex characters)'),
+    workspace_name: nonEmpty('workspace_name').pipe(z.string().max(MAX_WORKSPACE_NAME)),
+    ca_host_name: hostName,
+    ca_address: hostPort,
+  }),
+  RenewRequest: z.object({ csr_pem: pemBlock('CERTIFICATE REQUEST', 'csr_pem') }),
+  RenewResponse: z.object({ cert_pem: pemBlock('CERTIFICATE', 'cert_pem') }),
+  AnnounceRequest: z.object({ address: hostPort }),
+  AnnounceResponse: z.object({ peers: z.array(rosterEntrySchema) }),
+  RosterRequest: z.object({}),
+  RosterResponse: z.object({ peers: z.array(rosterEntrySchema) }),
+  RosterEntry: rosterEntrySchema,
 };
 
 /** Checks `message` against the schema of message type `name`; throws CmdopError(`code`) naming what is wrong. */
@@ -163,6 +240,23 @@ function fromWireEntry(entry: WireMessage<'DirEntry'>): DirEntry {
     type: oneOf(ENTRY_TYPES, entry.type, 'directory entry type'),
     ...(entry.size === undefined ? {} : { size: entry.size }),
   });
+}
+
+function toWireRosterEntry(entry: RosterEntry): WireMessage<'RosterEntry'> {
+  return { name: entry.name, address: entry.address ?? '', last_seen: entry.last_seen ?? '', online: entry.online };
+}
+
+function fromWireRosterEntry(entry: WireMessage<'RosterEntry'>): RosterEntry {
+  return Object.freeze({
+    name: entry.name.toLowerCase(),
+    ...(entry.address === '' ? {} : { address: entry.address }),
+    ...(entry.last_seen === '' ? {} : { last_seen: entry.last_seen }),
+    online: entry.online,
+  });
+}
+
+function fromWireRoster(wire: { readonly peers: readonly WireMessage<'RosterEntry'>[] }): RosterReply {
+  return Object.freeze({ peers: Object.freeze(wire.peers.map(fromWireRosterEntry)) });
 }
 
 /** The four conversions of one method, each between already typed values. */
@@ -295,5 +389,45 @@ export const CODECS: { readonly [M in MeshMethod]: MethodCodec<M> } = {
         entries: Object.freeze(wire.entries.map(fromWireEntry)),
         truncated: wire.truncated,
       }),
+  }),
+  Join: codec('Join', {
+    toWireRequest: (request) => ({ token: request.token, host_name: request.host_name, csr_pem: request.csr_pem }),
+    // Host names compare case-insensitively and are certified in lower case.
+    fromWireRequest: (wire) => Object.freeze({ token: wire.token, host_name: wire.host_name.toLowerCase(), csr_pem: wire.csr_pem }),
+    toWireResponse: (reply) => ({
+      cert_pem: reply.cert_pem,
+      ca_cert_pem: reply.ca_cert_pem,
+      workspace_id: reply.workspace_id,
+      workspace_name: reply.workspace_name,
+      ca_host_name: reply.ca_host_name,
+      ca_address: reply.ca_address,
+    }),
+    fromWireResponse: (wire) =>
+      Object.freeze({
+        cert_pem: wire.cert_pem,
+        ca_cert_pem: wire.ca_cert_pem,
+        workspace_id: wire.workspace_id,
+        workspace_name: wire.workspace_name,
+        ca_host_name: wire.ca_host_name.toLowerCase(),
+        ca_address: wire.ca_address,
+      }),
+  }),
+  Renew: codec('Renew', {
+    toWireRequest: (request) => ({ csr_pem: request.csr_pem }),
+    fromWireRequest: (wire) => Object.freeze({ csr_pem: wire.csr_pem }),
+    toWireResponse: (reply) => ({ cert_pem: reply.cert_pem }),
+    fromWireResponse: (wire) => Object.freeze({ cert_pem: wire.cert_pem }),
+  }),
+  Announce: codec('Announce', {
+    toWireRequest: (request) => ({ address: request.address }),
+    fromWireRequest: (wire) => Object.freeze({ address: wire.address }),
+    toWireResponse: (reply) => ({ peers: reply.peers.map(toWireRosterEntry) }),
+    fromWireResponse: fromWireRoster,
+  }),
+  Roster: codec('Roster', {
+    toWireRequest: () => ({}),
+    fromWireRequest: () => Object.freeze({}),
+    toWireResponse: (reply) => ({ peers: reply.peers.map(toWireRosterEntry) }),
+    fromWireResponse: fromWireRoster,
   }),
 };

@@ -103,6 +103,41 @@ export const WIRE_SHAPES = {
     entries: [3, 'repeated DirEntry'],
     truncated: [4, 'bool'],
   },
+  JoinRequest: {
+    token: [1, 'string'],
+    host_name: [2, 'string'],
+    csr_pem: [3, 'string'],
+  },
+  JoinResponse: {
+    cert_pem: [1, 'string'],
+    ca_cert_pem: [2, 'string'],
+    workspace_id: [3, 'string'],
+    workspace_name: [4, 'string'],
+    ca_host_name: [5, 'string'],
+    ca_address: [6, 'string'],
+  },
+  RenewRequest: {
+    csr_pem: [1, 'string'],
+  },
+  RenewResponse: {
+    cert_pem: [1, 'string'],
+  },
+  AnnounceRequest: {
+    address: [1, 'string'],
+  },
+  AnnounceResponse: {
+    peers: [1, 'repeated RosterEntry'],
+  },
+  RosterRequest: {},
+  RosterResponse: {
+    peers: [1, 'repeated RosterEntry'],
+  },
+  RosterEntry: {
+    name: [1, 'string'],
+    address: [2, 'string'],
+    last_seen: [3, 'string'],
+    online: [4, 'bool'],
+  },
 } as const satisfies Readonly<Record<string, Readonly<Record<string, readonly [number, string]>>>>;
 
 /** The name of a message in package `cmdop.v1`. */
@@ -121,10 +156,20 @@ export const MESH_METHODS = {
   ReadFile: { request: 'ReadFileRequest', response: 'ReadFileResponse' },
   WriteFile: { request: 'WriteFileRequest', response: 'WriteFileResponse' },
   ListDir: { request: 'ListDirRequest', response: 'ListDirResponse' },
+  Join: { request: 'JoinRequest', response: 'JoinResponse' },
+  Renew: { request: 'RenewRequest', response: 'RenewResponse' },
+  Announce: { request: 'AnnounceRequest', response: 'AnnounceResponse' },
+  Roster: { request: 'RosterRequest', response: 'RosterResponse' },
 } as const satisfies Readonly<Record<string, { readonly request: MessageName; readonly response: MessageName }>>;
 
 /** The name of an RPC of the Mesh service. */
 export type MeshMethod = keyof typeof MESH_METHODS;
+
+/**
+ * The RPCs a caller without a certificate of the workspace may make: only Join, which its
+ * one-time token authenticates. Every other RPC is refused before the handler without one.
+ */
+export const OPEN_METHODS: ReadonlySet<MeshMethod> = new Set<MeshMethod>(['Join']);
 
 /** The options every load of `mesh.proto` uses; the derived types assume exactly these. */
 export const PROTO_LOADER_OPTIONS = Object.freeze({ keepCase: true, longs: Number, bytes: Buffer, defaults: true, oneofs: true });
@@ -178,6 +223,24 @@ export type WireListDirRequest = WireMessage<'ListDirRequest'>;
 export type WireDirEntry = WireMessage<'DirEntry'>;
 /** `cmdop.v1.ListDirResponse`. */
 export type WireListDirResponse = WireMessage<'ListDirResponse'>;
+/** `cmdop.v1.JoinRequest`. */
+export type WireJoinRequest = WireMessage<'JoinRequest'>;
+/** `cmdop.v1.JoinResponse`. */
+export type WireJoinResponse = WireMessage<'JoinResponse'>;
+/** `cmdop.v1.RenewRequest`. */
+export type WireRenewRequest = WireMessage<'RenewRequest'>;
+/** `cmdop.v1.RenewResponse`. */
+export type WireRenewResponse = WireMessage<'RenewResponse'>;
+/** `cmdop.v1.AnnounceRequest`. */
+export type WireAnnounceRequest = WireMessage<'AnnounceRequest'>;
+/** `cmdop.v1.AnnounceResponse`. */
+export type WireAnnounceResponse = WireMessage<'AnnounceResponse'>;
+/** `cmdop.v1.RosterRequest`. */
+export type WireRosterRequest = WireMessage<'RosterRequest'>;
+/** `cmdop.v1.RosterResponse`. */
+export type WireRosterResponse = WireMessage<'RosterResponse'>;
+/** `cmdop.v1.RosterEntry`. */
+export type WireRosterEntry = WireMessage<'RosterEntry'>;
 
 /** The request message type of `method`. */
 export type WireRequest<T extends MeshMethod> = WireMessage<(typeof MESH_METHODS)[T]['request']>;

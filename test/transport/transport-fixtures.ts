@@ -4,10 +4,12 @@
  * client deliberately cannot send (spoofed metadata, no certificate, malformed bytes).
  */
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { CmdopError } from '../../src/errors.js';
+import { signHostCsr } from '../../src/identity/host-cert.js';
 import { createWorkspaceCa, type WorkspaceCa } from '../../src/identity/workspace-ca.js';
 import { createMeshClient, type MeshClient, type MeshClientOptions } from '../../src/transport/grpc-client.js';
 import { createMeshServer, type MeshServer, type MeshServerOptions, type MeshTlsOptions } from '../../src/transport/grpc-server.js';
-import type { CallContext, MeshHandler, RemoteCaller } from '../../src/transport/mesh-handler.js';
+import type { CallContext, MeshHandler, RemoteCaller, RosterEntry } from '../../src/transport/mesh-handler.js';
 import { meshWire } from '../../src/transport/mesh-proto.js';
 import type { MeshMethod } from '../../src/transport/wire-types.js';
 import { daysAfter, issueHost, type IssuedHost } from '../identity/identity-fixtures.js';
@@ -46,7 +48,8 @@ export async function createPki(): Promise<Pki> {
 /** One call the recording handler received. */
 export interface RecordedCall {
   readonly method: MeshMethod;
-  readonly caller: RemoteCaller;
+  /** The verified caller; null for Join, which has none. */
+  readonly caller: RemoteCaller | null;
   readonly request: unknown;
   readonly ctx: CallContext;
 }
@@ -64,14 +67,29 @@ export interface RecordingHandler extends MeshHandler {
   nextAbort(): Promise<unknown>;
 }
 
-/** Creates a {@link RecordingHandler}. */
-export function createRecordingHandler(): RecordingHandler {
+/**
+ * What the recording handler needs to act as the CA host for Join and Renew. Redeeming a real
+ * join token (one-time, hashed store, expiry) is the daemon's handler's job and is tested with
+ * src/identity; this fake only compares the token with a fixed string.
+ */
+export interface FakeCaHost {
+  readonly ca: WorkspaceCa;
+  /** The one token Join accepts. */
+  readonly token: string;
+  readonly hostName: string;
+  readonly address: string;
+}
+
+/** Creates a {@link RecordingHandler}; with `caHost` it also answers Join and Renew by signing with that CA. */
+export function createRecordingHandler(caHost?: FakeCaHost): RecordingHandler {
   const calls: RecordedCall[] = [];
   const slow = new Set<MeshMethod>();
   let callWaiters: ((call: RecordedCall) => void)[] = [];
   let abortWaiters: ((reason: unknown) => void)[] = [];
 
-  const record = async <T>(method: MeshMethod, caller: RemoteCaller, request: unknown, ctx: CallContext, reply: () => T): Promise<T> => {
+  const roster = new Map<string, RosterEntry>();
+  const notCa = (): CmdopError => new CmdopError('config', 'this test host is not the CA host');
+  const record = async <T>(method: MeshMethod, caller: RemoteCaller | null, request: unknown, ctx: CallContext, reply: () => T | Promise<T>): Promise<T> => {
     const entry = { method, caller, request, ctx };
     calls.push(entry);
     const waiting = callWaiters;
@@ -87,7 +105,7 @@ export function createRecordingHandler(): RecordingHandler {
       for (const resolve of aborted) resolve(reason);
       throw reason;
     }
-    return Promise.resolve(reply());
+    return reply();
   };
 
   return {
@@ -132,6 +150,31 @@ export function createRecordingHandler(): RecordingHandler {
         ],
         truncated: false,
       })),
+    join: (request, ctx) =>
+      record('Join', null, request, ctx, async () => {
+        if (caHost === undefined) throw notCa();
+        if (request.token !== caHost.token) throw new CmdopError('denied', 'the join token is not known here, or was used already');
+        return {
+          cert_pem: await signHostCsr(caHost.ca, request.csr_pem, { hostName: request.host_name }),
+          ca_cert_pem: caHost.ca.certPem,
+          workspace_id: caHost.ca.workspaceId,
+          workspace_name: caHost.ca.name,
+          ca_host_name: caHost.hostName,
+          ca_address: caHost.address,
+        };
+      }),
+    renew: (caller, request, ctx) =>
+      record('Renew', caller, request, ctx, async () => {
+        if (caHost === undefined) throw notCa();
+        // The name comes from the verified caller, never from the request.
+        return { cert_pem: await signHostCsr(caHost.ca, request.csr_pem, { hostName: caller.host }) };
+      }),
+    announce: (caller, request, ctx) =>
+      record('Announce', caller, request, ctx, () => {
+        roster.set(caller.host, { name: caller.host, address: request.address, last_seen: new Date().toISOString(), online: true });
+        return { peers: [...roster.values()] };
+      }),
+    roster: (caller, request, ctx) => record('Roster', caller, request, ctx, () => ({ peers: [...roster.values(), { name: 'gamma', online: false }] })),
   };
 }
 
