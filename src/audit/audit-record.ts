@@ -20,7 +20,7 @@ export type AuditEvent = 'decision' | 'outcome';
 export type AuditMode = 'default' | 'strict' | 'bypass';
 
 /** Which step of the gate produced the decision. */
-export type AuditSource = 'floor' | 'rule' | 'mode' | 'self' | 'local';
+export type AuditSource = 'floor' | 'rule' | 'mode' | 'self' | 'local' | 'identity';
 
 /** How a tool run ended. */
 export type AuditOutcomeStatus = 'ok' | 'failed' | 'error' | 'interrupted';
@@ -91,7 +91,7 @@ const baseShape = {
   operation: z.string().nullable(),
   target: z.string(),
   mode: z.enum(['default', 'strict', 'bypass']),
-  source: z.enum(['floor', 'rule', 'mode', 'self', 'local']),
+  source: z.enum(['floor', 'rule', 'mode', 'self', 'local', 'identity']),
   rule: z.string().nullable(),
   rule_id: z.string().regex(sha256Hex).nullable(),
   reason: z.string(),

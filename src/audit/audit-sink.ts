@@ -54,6 +54,8 @@ export interface AuditSink {
   append(record: AuditRecord): Promise<void>;
   /** Counters since the sink was created. */
   stats(): AuditSinkStats;
+  /** True once a write failed; every later append rejects. */
+  failed(): boolean;
   /** Waits for pending appends, then flushes and closes the file; later appends reject. */
   close(): Promise<void>;
 }
@@ -236,6 +238,10 @@ export async function createAuditSink(options: AuditSinkOptions): Promise<AuditS
 
     stats(): AuditSinkStats {
       return { lines, bytes, rotations };
+    },
+
+    failed(): boolean {
+      return failure !== undefined;
     },
 
     close(): Promise<void> {

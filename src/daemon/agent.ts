@@ -1,0 +1,323 @@
+/**
+ * The daemon (DESIGN.md §2): the composition root. It holds this host's identity, serves peers
+ * over gRPC with mutual TLS and its own CLI over the local socket, gates and audits every call,
+ * keeps the roster current and renews its certificate. `startAgent` resolves once everything
+ * listens; `stop` drains in-flight calls, flushes the audit log and removes the socket.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAuditRecord } from '../audit/audit-record.js';
+import { createAuditSink, type AuditSink } from '../audit/audit-sink.js';
+import { ensureCmdopHome, ensurePrivateDir, logsDir, runDir } from '../config/cmdop-home.js';
+import { loadConfig } from '../config/config-file.js';
+import { writeFileAtomic } from '../config/secure-file.js';
+import { CmdopError } from '../errors.js';
+import type { Caller, SelfIdentity } from '../gate/caller.js';
+import { createGate } from '../gate/gate.js';
+import { exactRule } from '../gate/rule-grammar.js';
+import type { ToolName } from '../gate/types.js';
+import { loadHostIdentity, verifyHostCert, type HostIdentity } from '../identity/host-cert.js';
+import { createLocalToken } from '../identity/local-token.js';
+import { tlsDir } from '../identity/workspace-ca.js';
+import { createFsPathResolver } from '../platform/fs-path-resolver.js';
+import { createMeshServer, type MeshServer, type RefusedCall } from '../transport/grpc-server.js';
+import type { AnswerReply, CallReply, CallRequest, PeersReply, StatusReply } from '../transport/local-api.js';
+import { createLocalServer, type LocalServer } from '../transport/local-server.js';
+import { hostPrincipal } from '../transport/peer-identity.js';
+import { attachOperatorChannel } from '../transport/operator-channel.js';
+import { openAgentLog, type AgentLog } from './agent-log.js';
+import type { GateDeps } from './gated-call.js';
+import { loadMembership } from './membership.js';
+import { createMeshService } from './mesh-service.js';
+import { agentLogPath, localTokenPath, pidPath, socketPath } from './paths.js';
+import { acquirePidFile } from './pid-file.js';
+import { createPeerDirectory, type PeerDirectory } from './peer-directory.js';
+import { createPolicySource } from './policy-source.js';
+import { createPromptBroker } from './prompt-broker.js';
+import { callLocally, callPeer } from './local-calls.js';
+import { initWorkspace } from './workspace.js';
+import { startRenewal } from './renewal.js';
+
+export interface AgentOptions {
+  readonly home: string;
+  /** Echo the agent log to stderr (the daemon in the foreground). */
+  readonly echoLog?: boolean;
+  readonly debug?: boolean;
+}
+
+export interface RunningAgent {
+  readonly hostName: string;
+  readonly listenAddress: string;
+  readonly socketPath: string;
+  /** Resolves when the daemon has stopped (after `stop`, a signal or a shutdown request). */
+  readonly stopped: Promise<void>;
+  stop(reason?: string): Promise<void>;
+}
+
+/** The version of this build, from package.json. */
+export function agentVersion(): string {
+  try {
+    const here = dirname(fileURLToPath(import.meta.url));
+    for (const up of ['../../..', '../..']) {
+      const text = readFileSync(join(here, up, 'package.json'), 'utf8');
+      const pkg = JSON.parse(text) as { name?: string; version?: string };
+      if (pkg.name === 'cmdop-mesh' && typeof pkg.version === 'string') return pkg.version;
+    }
+  } catch {
+    // Fall through.
+  }
+  return '0.0.0';
+}
+
+/** How long stop() lets in-flight calls finish before cutting them. */
+const DRAIN_MS = 10_000;
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const home = options.home;
+  await ensureCmdopHome(home);
+  await ensurePrivateDir(runDir(home));
+  await ensurePrivateDir(logsDir(home));
+  const releasePid = await acquirePidFile(pidPath(home));
+  const cleanup: Cleanup[] = [releasePid];
+  const log = await openAgentLog({ path: agentLogPath(home), echo: options.echoLog === true, debug: options.debug === true });
+  cleanup.unshift(() => log.close());
+  try {
+    return await compose(home, log, cleanup);
+  } catch (error) {
+    log.error('the daemon could not start', { error });
+    for (const step of cleanup) {
+      try {
+        await step();
+      } catch {
+        // Best effort: the start already failed.
+      }
+    }
+    throw error;
+  }
+}
+
+/** One step of shutting down, run in order. */
+type Cleanup = () => Promise<void> | void;
+
+async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise<RunningAgent> {
+  const started = Date.now();
+  const config = await loadConfig(home);
+  const listen = config.agent.listen;
+  let membership = await loadMembership(home);
+  if (membership === undefined) {
+    // First start with nothing configured: a workspace of one host, on loopback by default.
+    membership = await initWorkspace({ home, address: listen });
+    log.info('created a single-host workspace', { workspace: membership.workspace_name, host: membership.host_name });
+  }
+  const identity = await loadIdentity(home);
+  const hostName = verifyHostCert(identity.certPem, identity.caCertPem).hostName;
+  const self: SelfIdentity = { host: hostName, principal: hostPrincipal(hostName) };
+  const userHome = homedir();
+
+  let audit: AuditSink = await createAuditSink({ dir: logsDir(home) });
+  cleanup.unshift(() => audit.close());
+  const gate = await createGate({ home: userHome, cmdopHome: home, resolver: createFsPathResolver() });
+  const policies = createPolicySource(home, userHome);
+  // A broken permissions.yaml or config.yaml stops the start here, with its line (exit 6).
+  await policies.current();
+  const broker = createPromptBroker({
+    timeoutMs: config.permissions.ask_timeout * 1000,
+    // The rule "allow for this session" or "allow always" adds: exactly this target, never a glob.
+    ruleFor: (prompt) => exactRule(prompt.tool as ToolName, prompt.target, prompt.operation ?? undefined),
+  });
+  cleanup.unshift(() => {
+    broker.close();
+  });
+  const counters = { served: 0 };
+  const deps: GateDeps = { home, gate, policies, audit: () => audit, prompts: broker, self, log, counters };
+  const identityRef = { current: identity };
+  const peers: PeerDirectory = createPeerDirectory({ home, self: hostName, membership, identity: () => identityRef.current, log, announceIntervalMs: config.agent.announce_interval * 1000 });
+  cleanup.unshift(() => {
+    peers.close();
+  });
+
+  let listenAddress = listen;
+  const service = createMeshService({ deps, membership, peers, identity: () => identityRef.current, version: agentVersion(), listenAddress: () => listenAddress });
+  const [host, port] = splitListen(listen);
+  const mesh: MeshServer = await createMeshServer({
+    host,
+    port,
+    tls: identity,
+    handler: service,
+    onRefused: (refused) => {
+      void auditRefusal(audit, refused, log);
+    },
+    onInternalError: (error, method) => {
+      log.error('a peer call failed unexpectedly', { error, method });
+    },
+  });
+  cleanup.unshift(() => mesh.close(DRAIN_MS));
+  listenAddress = `${host.includes(':') ? `[${host}]` : host}:${mesh.port}`;
+  log.info('serving peers', { address: listenAddress, host: hostName, workspace: membership.workspace_name });
+
+  const token = createLocalToken();
+  await writeFileAtomic(localTokenPath(home), `${token}\n`, 0o600);
+  let stopRequested: (reason: string) => void = () => undefined;
+  const local: LocalServer = await createLocalServer({
+    socketPath: socketPath(home),
+    token,
+    handler: {
+      status: async (): Promise<StatusReply> => {
+        const { policy } = await policies.current();
+        const list = await peers.list();
+        return {
+          pid: process.pid,
+          version: agentVersion(),
+          uptime_ms: Date.now() - started,
+          host_name: hostName,
+          listen_address: listenAddress,
+          workspace: { id: membership.workspace_id, name: membership.workspace_name, is_ca: membership.is_ca },
+          mode: policy.mode,
+          peers_online: list.filter((p) => p.source !== 'self' && p.online).length,
+          calls_served: counters.served,
+          operators_connected: broker.operators(),
+        };
+      },
+      shutdown: () => {
+        stopRequested('asked to stop over the local socket');
+        return Promise.resolve();
+      },
+      call: (request: CallRequest, signal: AbortSignal): Promise<CallReply> => {
+        const target = request.host.toLowerCase();
+        if (target === hostName || target === 'localhost' || target === 'self') {
+          const caller: Caller = { kind: 'local' };
+          return callLocally(deps, caller, hostName, request, signal);
+        }
+        return callPeer(peers, request, signal);
+      },
+      peers: async (): Promise<PeersReply> => ({ peers: await peers.list() }),
+      sessionRules: () => policies.sessionRules(),
+      pending: () => ({ operators_connected: broker.operators(), prompts: broker.pending() }),
+      answer: (request): Promise<AnswerReply> => {
+        const answered = broker.answer(request);
+        return Promise.resolve({ id: request.id, decision: answered.decision, scope: answered.scope, ...(answered.rule === undefined || answered.decision === 'deny' || answered.scope === 'once' ? {} : { rule: answered.rule }) });
+      },
+    },
+    onInternalError: (error) => {
+      log.error('a local request failed unexpectedly', { error });
+    },
+  });
+  const operators = attachOperatorChannel(local.server, { token, broker });
+  cleanup.unshift(() => local.close(DRAIN_MS));
+  cleanup.unshift(() => operators.close());
+
+  const renewal = startRenewal({
+    home,
+    membership,
+    identity: () => identityRef.current,
+    log,
+    onRenewed: (next) => {
+      identityRef.current = next;
+      mesh.updateIdentity({ keyPem: next.keyPem, certPem: next.certPem });
+      peers.resetClients();
+    },
+  });
+  cleanup.unshift(() => {
+    renewal.stop();
+  });
+  peers.start(listenAddress);
+  log.info('the daemon is ready', { pid: process.pid, socket: socketPath(home) });
+
+  let resolveStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolveDone) => {
+    resolveStopped = resolveDone;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = 'stopped'): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('stopping: draining calls in flight', { reason });
+      for (const step of cleanup) {
+        try {
+          await step();
+        } catch (error) {
+          log.warn('a shutdown step failed', { error });
+        }
+      }
+      resolveStopped();
+    })();
+    return stopping;
+  };
+  stopRequested = (reason) => {
+    // Answer the request first; the socket closes as part of the stop.
+    setImmediate(() => {
+      void stop(reason);
+    });
+  };
+  // Reopen the audit sink when a failed one is asked for again, at most every 5 s: a disk that
+  // was full and is freed again lets calls run, and nothing runs while it cannot be written.
+  const reopen = setInterval(() => {
+    if (!audit.failed()) return;
+    createAuditSink({ dir: logsDir(home) }).then(
+      (next) => {
+        const old = audit;
+        audit = next;
+        void old.close().catch(() => undefined);
+        log.info('the audit log can be written again');
+      },
+      () => undefined,
+    );
+  }, 5_000);
+  reopen.unref();
+  cleanup.push(() => {
+    clearInterval(reopen);
+  });
+  return { hostName, listenAddress, socketPath: socketPath(home), stopped, stop };
+}
+
+async function loadIdentity(home: string): Promise<HostIdentity> {
+  const identity = await loadHostIdentity(tlsDir(home));
+  if (identity === undefined) {
+    throw new CmdopError('config', `this host has no certificate in ${tlsDir(home)}`, {
+      hint: 'Run `cmdop workspace init` to start a workspace here, or `cmdop join TOKEN --server HOST:PORT` to join one.',
+    });
+  }
+  return identity;
+}
+
+function splitListen(listen: string): [string, number] {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (m === null) throw new CmdopError('config', `agent.listen must be host:port, not ${JSON.stringify(listen)}`, { hint: 'cmdop config set agent.listen 127.0.0.1:8470' });
+  return [m[1] ?? m[2] ?? '127.0.0.1', Number(m[3])];
+}
+
+/** A call refused before the gate (no or foreign certificate, malformed request) is audited as a denial. */
+async function auditRefusal(audit: AuditSink, refused: RefusedCall, log: AgentLog): Promise<void> {
+  try {
+    await audit.append(
+      createAuditRecord({
+        decision: 'deny',
+        tool: toolOf(refused.method),
+        target: '',
+        mode: 'default',
+        source: 'identity',
+        reason: `refused before the gate: ${refused.reason}`,
+        hostname: 'unauthenticated',
+        user: `peer ${refused.peer}`,
+        input: { method: refused.method },
+      }),
+    );
+  } catch (error) {
+    log.error('could not audit a refused call', { error });
+  }
+}
+
+function toolOf(method: string): string {
+  const table: Readonly<Record<string, string>> = { ExecuteCommand: 'execute_command', ReadFile: 'read_file', WriteFile: 'write_file', ListDir: 'list_dir' };
+  return table[method] ?? method.toLowerCase();
+}
+
+/** Installs SIGTERM/SIGINT handlers that stop the agent once. */
+export function stopOnSignals(agent: RunningAgent): void {
+  const handler = (signal: NodeJS.Signals): void => {
+    void agent.stop(`received ${signal}`);
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}

@@ -1,0 +1,95 @@
+/**
+ * This host's side of the Mesh service: every tool call gated and audited as its verified
+ * caller; workspace membership (join, renew, announce, roster) answered by the CA host.
+ */
+import { CmdopError } from '../errors.js';
+import type { HostIdentity } from '../identity/host-cert.js';
+import { signHostCsr } from '../identity/host-cert.js';
+import { createJoinTokenStore, joinTokensPath, redeemJoinToken } from '../identity/join-token.js';
+import { loadCa, tlsDir } from '../identity/workspace-ca.js';
+import type { MeshHandler } from '../transport/mesh-handler.js';
+import type { GateDeps } from './gated-call.js';
+import type { Membership } from './membership.js';
+import type { PeerDirectory } from './peer-directory.js';
+import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
+
+export interface MeshServiceOptions {
+  readonly deps: GateDeps;
+  readonly membership: Membership;
+  readonly peers: PeerDirectory;
+  readonly identity: () => HostIdentity;
+  readonly version: string;
+  /** Where this host listens now (the configured port may be 0). */
+  readonly listenAddress: () => string;
+}
+
+export function createMeshService(options: MeshServiceOptions): MeshHandler {
+  const { deps, membership, peers } = options;
+  // Joins are taken one at a time, so two hosts can never both get the same name.
+  let joins: Promise<unknown> = Promise.resolve();
+
+  const requireCa = async (what: string): Promise<NonNullable<Awaited<ReturnType<typeof loadCa>>>> => {
+    const ca = membership.is_ca ? await loadCa(tlsDir(deps.home)) : undefined;
+    if (ca === undefined) {
+      throw new CmdopError('denied', `${deps.self.host} is not the CA host of this workspace, so it cannot ${what}`, {
+        hint: `Use the CA host, ${membership.ca_host_name} (${membership.ca_address}).`,
+      });
+    }
+    return ca;
+  };
+
+  return {
+    ping: () => Promise.resolve({ host_name: deps.self.host, version: options.version }),
+    executeCommand: async (caller, request, ctx) => {
+      const r = await runExecute(deps, caller, request, ctx.signal);
+      return { ...r.result, decision: r.decision };
+    },
+    readFile: async (caller, request, ctx) => {
+      const r = await runRead(deps, caller, request, ctx.signal);
+      return { ...r.result, decision: r.decision };
+    },
+    writeFile: async (caller, request, ctx) => {
+      const r = await runWrite(deps, caller, request, ctx.signal);
+      return { ...r.result, decision: r.decision };
+    },
+    listDir: async (caller, request, ctx) => {
+      const r = await runList(deps, caller, request, ctx.signal);
+      return { ...r.result, decision: r.decision };
+    },
+    join: (request) => {
+      const run = async (): Promise<Awaited<ReturnType<MeshHandler['join']>>> => {
+        const ca = await requireCa('admit new hosts');
+        const name = request.host_name.toLowerCase();
+        if (await peers.isTaken(name)) {
+          throw new CmdopError('denied', `the host name "${name}" is already taken in workspace "${ca.name}"`, {
+            hint: 'Join with another name: cmdop join TOKEN --server HOST:PORT --name OTHER-NAME (the token was not used up).',
+            details: { host: name },
+          });
+        }
+        await redeemJoinToken(createJoinTokenStore(joinTokensPath(deps.home)), request.token);
+        const certPem = await signHostCsr(ca, request.csr_pem, { hostName: name });
+        await peers.registerJoined(name);
+        deps.log.info('a host joined the workspace', { host: name });
+        return {
+          cert_pem: certPem,
+          ca_cert_pem: ca.certPem,
+          workspace_id: ca.workspaceId,
+          workspace_name: ca.name,
+          ca_host_name: deps.self.host,
+          ca_address: options.listenAddress(),
+        };
+      };
+      const result = joins.then(run, run);
+      joins = result.catch(() => undefined);
+      return result;
+    },
+    renew: async (caller, request) => {
+      const ca = await requireCa('renew certificates');
+      const certPem = await signHostCsr(ca, request.csr_pem, { hostName: caller.host });
+      deps.log.info('renewed a host certificate', { host: caller.host });
+      return { cert_pem: certPem };
+    },
+    announce: async (caller, request) => ({ peers: await peers.recordAnnounce(caller.host, request.address) }),
+    roster: async () => ({ peers: await peers.roster() }),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Making and joining workspaces (DESIGN.md §6): `workspace init` creates the CA and this host's
+ * certificate; `workspace invite` mints a one-time join token; `join` sends a certificate
+ * request through the token to the CA host and keeps what comes back. Each writes nothing
+ * until everything it needs is in hand, so a refused join leaves the host as it was.
+ */
+import { hostname } from 'node:os';
+import { ensureCmdopHome } from '../config/cmdop-home.js';
+import { CmdopError } from '../errors.js';
+import { createHostKeyAndCsr, loadHostIdentity, saveHostIdentity, signHostCsr, verifyHostCert } from '../identity/host-cert.js';
+import { isValidHostName, normalizeHostName } from '../identity/host-name.js';
+import { createJoinTokenStore, joinTokensPath, mintJoinToken, parseJoinToken, validateServerAddress } from '../identity/join-token.js';
+import { createWorkspaceCa, loadCa, saveCa, tlsDir } from '../identity/workspace-ca.js';
+import { joinWorkspace } from '../transport/grpc-client.js';
+import { loadMembership, saveMembership, type Membership } from './membership.js';
+import { updateRoster } from './roster.js';
+
+/** This machine's host name as a valid cmdop host name (one DNS label, lower case). */
+export function defaultHostName(): string {
+  const first = hostname().split('.')[0] ?? '';
+  const cleaned = first.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  return isValidHostName(cleaned) ? cleaned : 'localhost';
+}
+
+export interface InitOptions {
+  readonly home: string;
+  /** Workspace name; default `default`. */
+  readonly name?: string | undefined;
+  /** This host's name; default this machine's host name. */
+  readonly hostName?: string | undefined;
+  /** The address peers will reach this host at (`agent.listen`). */
+  readonly address: string;
+}
+
+/** Creates a workspace CA on this host and this host's certificate; refuses if the host is already a member. */
+export async function initWorkspace(options: InitOptions): Promise<Membership> {
+  await refuseIfMember(options.home);
+  const hostName = normalizeHostName(options.hostName ?? defaultHostName());
+  const ca = await createWorkspaceCa({ name: options.name ?? 'default' });
+  const { keyPem, csrPem } = await createHostKeyAndCsr(hostName);
+  const certPem = await signHostCsr(ca, csrPem, { hostName });
+  await ensureCmdopHome(options.home);
+  const dir = tlsDir(options.home);
+  await saveCa(dir, ca);
+  await saveHostIdentity(dir, { keyPem, certPem, caCertPem: ca.certPem });
+  const membership: Membership = {
+    workspace_id: ca.workspaceId,
+    workspace_name: ca.name,
+    host_name: hostName,
+    is_ca: true,
+    ca_host_name: hostName,
+    ca_address: options.address,
+    joined_at: new Date().toISOString(),
+  };
+  await saveMembership(options.home, membership);
+  return membership;
+}
+
+export interface InviteResult {
+  readonly token: string;
+  readonly expires_at: string;
+  readonly server: string;
+  readonly ca_fingerprint: string;
+}
+
+/** Mints a one-time join token on the CA host. */
+export async function inviteToWorkspace(home: string, ttlMs: number, address: string): Promise<InviteResult> {
+  const ca = await loadCa(tlsDir(home));
+  if (ca === undefined) {
+    throw new CmdopError('config', 'this host does not hold the workspace CA, so it cannot invite', {
+      hint: 'Run `cmdop workspace invite` on the CA host, or `cmdop workspace init` to start a workspace here.',
+    });
+  }
+  const minted = mintJoinToken({ caFingerprint: ca.fingerprint, serverAddress: address, ttlMs });
+  await createJoinTokenStore(joinTokensPath(home)).add(minted);
+  return { token: minted.token, expires_at: minted.expiresAt.toISOString(), server: address, ca_fingerprint: ca.fingerprint };
+}
+
+export interface JoinOptions {
+  readonly home: string;
+  readonly token: string;
+  /** Overrides the address the token carries. */
+  readonly server?: string | undefined;
+  readonly hostName?: string | undefined;
+  readonly timeoutMs?: number;
+}
+
+/** Joins the workspace of `token`: checks the server's CA against the token, sends a CSR, keeps the certificate. */
+export async function joinExistingWorkspace(options: JoinOptions): Promise<Membership> {
+  await refuseIfMember(options.home);
+  const claims = parseJoinToken(options.token.trim());
+  if (claims.expiresAt.getTime() <= Date.now()) {
+    throw new CmdopError('denied', `the join token expired at ${claims.expiresAt.toISOString()}`, { hint: 'Ask for a new one with `cmdop workspace invite` on the CA host.' });
+  }
+  const address = validateServerAddress(options.server ?? claims.serverAddress);
+  const hostName = normalizeHostName(options.hostName ?? defaultHostName());
+  const { keyPem, csrPem } = await createHostKeyAndCsr(hostName);
+  const reply = await joinWorkspace({ address, fingerprint: claims.caFingerprint, token: options.token.trim(), hostName, csrPem, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  // What came back must be a certificate of that workspace, naming this host, for this key.
+  const verified = verifyHostCert(reply.cert_pem, reply.ca_cert_pem);
+  if (verified.hostName !== hostName) {
+    throw new CmdopError('denied', `the CA host sent a certificate for "${verified.hostName}", not "${hostName}"; nothing was written`);
+  }
+  await ensureCmdopHome(options.home);
+  await saveHostIdentity(tlsDir(options.home), { keyPem, certPem: reply.cert_pem, caCertPem: reply.ca_cert_pem });
+  const membership: Membership = {
+    workspace_id: verified.workspaceId,
+    workspace_name: reply.workspace_name,
+    host_name: hostName,
+    is_ca: false,
+    ca_host_name: reply.ca_host_name,
+    ca_address: address,
+    joined_at: new Date().toISOString(),
+  };
+  await saveMembership(options.home, membership);
+  await updateRoster(options.home, (records) => [
+    ...records.filter((r) => !(r.name === reply.ca_host_name && r.source === 'roster')),
+    { name: reply.ca_host_name, address, last_seen: new Date().toISOString(), source: 'roster' },
+  ]);
+  return membership;
+}
+
+async function refuseIfMember(home: string): Promise<void> {
+  const membership = await loadMembership(home);
+  const identity = await loadHostIdentity(tlsDir(home));
+  if (membership !== undefined || identity !== undefined) {
+    const name = membership === undefined ? '' : ` "${membership.workspace_name}" as ${membership.host_name}`;
+    throw new CmdopError('config', `this host is already a member of workspace${name}`, {
+      hint: 'Use another CMDOP_HOME for another host, or move the tls/ folder and workspace.json away to leave the workspace.',
+    });
+  }
+}
