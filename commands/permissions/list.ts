@@ -1,6 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { loadHostPolicy, openHostContext } from '../../src/cli/host-context.js';
+import { createClient } from '../../src/client/local-client.js';
+import { CmdopError } from '../../src/errors.js';
 import { ruleId } from '../../src/gate/rule-index.js';
 import { RULE_EFFECTS, type Mode, type RuleEffect, type RuleScope } from '../../src/gate/types.js';
 
@@ -44,7 +46,15 @@ export default class PermissionsList extends BaseCommand {
       }
     }
     if (flags.mode !== 'global') {
-      note = 'session rules live in the running daemon; no daemon answered, so there are none to show';
+      try {
+        const session = await createClient({ home: context.cmdopHome }).sessionRules({ deadlineMs: 5_000 });
+        for (const effect of RULE_EFFECTS) {
+          for (const rule of session[effect]) rules.push({ rule, effect, scope: 'session', rule_id: ruleId(rule), reason: null, created_at: null });
+        }
+      } catch (error) {
+        if (!(error instanceof CmdopError) || error.code !== 'unavailable') throw error;
+        note = 'session rules live in the running daemon; no daemon answered, so there are none to show';
+      }
     }
     const result: ListResult = { mode: doc.mode, enabled: config.permissions.enabled, file, rules, ...(note === undefined ? {} : { note }) };
     if (!this.jsonEnabled()) this.log(render(result));
