@@ -1,0 +1,18 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../../src/cli/base-command.js';
+import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
+import { removePeer, type RosterRecord } from '../../src/daemon/roster.js';
+
+export default class PeersRemove extends BaseCommand {
+  static override summary = "Remove a host's manual entry (or, with none, its roster entry).";
+  static override description = 'A host still in the workspace comes back in the roster at its next announce.';
+  static override examples = ['<%= config.bin %> peers remove build-2', '<%= config.bin %> peers remove build-2 --json'];
+  static override args = { name: Args.string({ required: true, ignoreStdin: true, description: 'The host name.' }) };
+
+  async run(): Promise<RosterRecord> {
+    const { args } = await this.parse(PeersRemove);
+    const removed = await removePeer(resolveCmdopHome(), args.name);
+    if (!this.jsonEnabled()) this.log(`removed ${removed.name} (${removed.source})`);
+    return removed;
+  }
+}
