@@ -21,6 +21,8 @@ export interface RunOptions {
   readonly home: string;
   readonly stdin?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** A command to run the binary under, such as `['ip', 'netns', 'exec', 'ns1']`. */
+  readonly wrap?: readonly string[];
 }
 
 /** Fails loudly when the build is missing, so CLI tests can never pass without the binary. */
@@ -34,7 +36,8 @@ export function assertBuilt(): void {
 export function runCmdop(args: readonly string[], options: RunOptions): Promise<CmdopRun> {
   assertBuilt();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CMDOP_BIN, ...args], {
+    const [command, ...prefix] = options.wrap === undefined || options.wrap.length === 0 ? [process.execPath] : [...options.wrap, process.execPath];
+    const child = spawn(command, [...prefix, CMDOP_BIN, ...args], {
       env: { ...process.env, CMDOP_HOME: options.home, NO_COLOR: '1', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
