@@ -16,8 +16,9 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') failed++;
         else skipped++;
       }
-      // A file that failed to load has no tests but is a failure.
-      if (module.state() === 'failed' && module.children.size === 0) failed++;
+      // A file that failed to load, or whose beforeAll failed (its tests then show as skipped),
+      // is a failure of its own.
+      if (module.state() === 'failed' && ![...module.children.allTests()].some((t) => t.result().state === 'failed')) failed++;
     }
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
   }

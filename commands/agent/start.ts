@@ -25,6 +25,8 @@ export default class AgentStart extends BaseCommand {
       const agent = await startAgent({ home, echoLog: !flags.quiet && !this.jsonEnabled(), debug: flags.debug });
       stopOnSignals(agent);
       await agent.stopped;
+      // Everything is closed and flushed; gRPC and ws internals may hold timers a while longer.
+      setTimeout(() => process.exit(), 50);
       return { stopped: true };
     }
     const result = await startInBackground(home, (text) => {

@@ -5,6 +5,7 @@
  * listens; `stop` drains in-flight calls, flushes the audit log and removes the socket.
  */
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,18 +142,18 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
   let listenAddress = listen;
   const service = createMeshService({ deps, membership, peers, identity: () => identityRef.current, version: agentVersion(), listenAddress: () => listenAddress });
   const [host, port] = splitListen(listen);
-  const mesh: MeshServer = await createMeshServer({
+  const serverOptions = {
     host,
-    port,
     tls: identity,
     handler: service,
-    onRefused: (refused) => {
+    onRefused: (refused: RefusedCall) => {
       void auditRefusal(audit, refused, log);
     },
-    onInternalError: (error, method) => {
+    onInternalError: (error: unknown, method: string) => {
       log.error('a peer call failed unexpectedly', { error, method });
     },
-  });
+  };
+  const mesh: MeshServer = await listenStable(home, port, (p) => createMeshServer({ ...serverOptions, port: p }));
   cleanup.unshift(() => mesh.close(DRAIN_MS));
   listenAddress = `${host.includes(':') ? `[${host}]` : host}:${mesh.port}`;
   log.info('serving peers', { address: listenAddress, host: hostName, workspace: membership.workspace_name });
@@ -233,13 +234,17 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
   const stop = (reason = 'stopped'): Promise<void> => {
     stopping ??= (async () => {
       log.info('stopping: draining calls in flight', { reason });
-      for (const step of cleanup) {
+      const began = Date.now();
+      for (const [index, step] of cleanup.entries()) {
+        const at = Date.now();
         try {
           await step();
         } catch (error) {
           log.warn('a shutdown step failed', { error });
         }
+        log.debug('shutdown step done', { index, ms: Date.now() - at });
       }
+      log.info('stopped', { ms: Date.now() - began });
       resolveStopped();
     })();
     return stopping;
@@ -279,6 +284,21 @@ async function loadIdentity(home: string): Promise<HostIdentity> {
     });
   }
   return identity;
+}
+
+/**
+ * With `agent.listen` port 0, the port of the previous run is tried first, so peers that knew
+ * this host (the CA host above all) find it again after a restart; a free port otherwise.
+ */
+async function listenStable(home: string, port: number, listen: (port: number) => Promise<MeshServer>): Promise<MeshServer> {
+  if (port !== 0) return listen(port);
+  const file = join(runDir(home), 'last-port');
+  const previous = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+  let server: MeshServer | undefined;
+  if (Number.isSafeInteger(previous) && previous > 0 && previous < 65536) server = await listen(previous).catch(() => undefined);
+  server ??= await listen(0);
+  await writeFileAtomic(file, `${server.port}\n`, 0o600);
+  return server;
 }
 
 function splitListen(listen: string): [string, number] {

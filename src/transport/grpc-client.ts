@@ -35,13 +35,19 @@ import type {
 import type { MeshApi } from './wire-codec.js';
 import type { MeshMethod } from './wire-types.js';
 
-/** Deadline of a call when neither the call nor the client says otherwise. */
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/**
+ * Deadline of a call when neither the call nor the client says otherwise: long enough for the
+ * receiver to ask its operator (permissions.ask_timeout, 60 s by default) and still answer.
+ */
+export const DEFAULT_CALL_TIMEOUT_MS = 75_000;
 
 /** The execute_command run time assumed when the request gives none (the receiver's default). */
 const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
-/** Time added to a command's own timeout for its deadline: the peer kills the command first and still answers. */
-const COMMAND_DEADLINE_SLACK_MS = 15_000;
+/**
+ * Time added to a command's own timeout for its deadline: the receiver may first ask its
+ * operator (60 s by default), and it kills the command before the deadline and still answers.
+ */
+const COMMAND_DEADLINE_SLACK_MS = 75_000;
 
 /** Client keepalive during calls: ping every 10 s, give up on the connection after 5 s without an answer. */
 const CLIENT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 };

@@ -33,9 +33,9 @@ afterAll(async () => {
 
 interface RawReply {
   ok: boolean;
-  code?: number;
-  message?: string;
-  reply?: { decision?: { source?: string; decision?: string }; stdout?: string };
+  code?: number | undefined;
+  message?: string | undefined;
+  reply?: { decision?: { source?: string; decision?: string }; stdout?: string } | undefined;
 }
 
 /** One ExecuteCommand call with any key, certificate and metadata, as a hostile peer makes it. */
