@@ -3,6 +3,7 @@
  * `CMDOP_HOME`. A pid file left by a daemon that died is stale and taken over; one whose
  * process still runs means the daemon is already running.
  */
+import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { CmdopError, systemErrorCode } from '../errors.js';
 
@@ -23,10 +24,24 @@ export async function runningPid(file: string): Promise<number | undefined> {
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists but belongs to someone else; still alive.
     return systemErrorCode(error) === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A daemon that has exited but not yet been reaped (its parent, often init in a container,
+ * takes its time) still answers signal 0; on Linux its state in /proc says it is gone.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may itself hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 
