@@ -4,7 +4,8 @@
  * below crosses real gRPC with mutual TLS and the receiver's real gate and audit log.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -113,6 +114,26 @@ describe('joining and the roster', () => {
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the local socket', () => {
+  it('is 0600, with a 0600 token in a 0700 run/, and refuses a request without the token', async () => {
+    const run = join(alpha.home, 'run');
+    expect(statSync(run).mode & 0o777).toBe(0o700);
+    expect(statSync(join(run, 'agent.sock')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(run, 'local.token')).mode & 0o777).toBe(0o600);
+    for (const auth of [undefined, 'Bearer wrong-token']) {
+      const status = await new Promise<number>((resolveStatus, reject) => {
+        const req = request({ socketPath: join(run, 'agent.sock'), path: '/v1/status', headers: auth === undefined ? {} : { authorization: auth } }, (res) => {
+          res.resume();
+          resolveStatus(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(401);
     }
   });
 });
