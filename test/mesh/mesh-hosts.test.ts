@@ -4,7 +4,7 @@
  * below crosses real gRPC with mutual TLS and the receiver's real gate and audit log.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,6 +201,37 @@ describe('calls between hosts', () => {
     const unknown = await beta.run(['connect', 'exec', 'nosuchhost', '--', 'echo', 'x']);
     expect(unknown.code).toBe(4);
     expect(unknown.stderr).toMatch(/unknown host/);
+  });
+});
+
+describe('deadlines and cancellation', () => {
+  it('--timeout kills the remote command and says so', async () => {
+    await mustRun(alpha, ['permissions', 'allow', 'execute_command(sleep *)']);
+    const started = Date.now();
+    const r = await beta.json<ExecJson & { timed_out: boolean }>(['connect', 'exec', 'alpha', '--timeout', '1', '--', 'sleep 7']);
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(r.body).toMatchObject({ ran: true, timed_out: true });
+    expect(r.code).not.toBe(0);
+  });
+
+  it('a caller that goes away cancels the call, and the receiver kills the command', async () => {
+    const marker = `sleep 31.${process.pid % 1000}`;
+    const child = spawn(process.execPath, [CMDOP_BIN, 'connect', 'exec', 'alpha', '--', marker], { env: { ...process.env, CMDOP_HOME: beta.home } });
+    const decision = await eventually('the decision line on alpha', async () => Promise.resolve(alpha.audit().find((l) => l.target === marker && l.event === 'decision')));
+    child.kill('SIGKILL');
+    const outcome = await eventually('the outcome line on alpha', async () => Promise.resolve(alpha.audit().find((l) => l.call_id === decision.call_id && l.event === 'outcome')), 15_000);
+    expect(outcome).toMatchObject({ outcome: { status: 'interrupted' } });
+    // Nothing of the command is left running on the receiver.
+    const running = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .some((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(marker);
+        } catch {
+          return false;
+        }
+      });
+    expect(running).toBe(false);
   });
 });
 
