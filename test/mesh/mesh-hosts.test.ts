@@ -215,6 +215,7 @@ describe('deadlines and cancellation', () => {
   });
 
   it('a caller that goes away cancels the call, and the receiver kills the command', async () => {
+    await mustRun(alpha, ['permissions', 'allow', 'execute_command(sleep *)']);
     const marker = `sleep 31.${process.pid % 1000}`;
     const child = spawn(process.execPath, [CMDOP_BIN, 'connect', 'exec', 'alpha', '--', marker], { env: { ...process.env, CMDOP_HOME: beta.home } });
     const decision = await eventually('the decision line on alpha', async () => Promise.resolve(alpha.audit().find((l) => l.target === marker && l.event === 'decision')));
