@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../config/secure-file.js';
 import { CmdopError } from '../errors.js';
 import type { Caller, SelfIdentity } from '../gate/caller.js';
 import { createGate } from '../gate/gate.js';
-import { exactRule } from '../gate/rule-grammar.js';
+import { exactRule, parseRule } from '../gate/rule-grammar.js';
 import type { ToolName } from '../gate/types.js';
 import { loadHostIdentity, verifyHostCert, type HostIdentity } from '../identity/host-cert.js';
 import { createLocalToken } from '../identity/local-token.js';
@@ -35,6 +35,7 @@ import { createMeshService } from './mesh-service.js';
 import { agentLogPath, localTokenPath, pidPath, socketPath } from './paths.js';
 import { acquirePidFile } from './pid-file.js';
 import { createPeerDirectory, type PeerDirectory } from './peer-directory.js';
+import { createRefusalWindow } from './refusal-log.js';
 import { createPolicySource } from './policy-source.js';
 import { createPromptBroker } from './prompt-broker.js';
 import { callLocally, callPeer } from './local-calls.js';
@@ -113,8 +114,12 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
     log.info('created a single-host workspace', { workspace: membership.workspace_name, host: membership.host_name });
   }
   const identity = await loadIdentity(home);
-  const hostName = verifyHostCert(identity.certPem, identity.caCertPem).hostName;
-  const self: SelfIdentity = { host: hostName, principal: hostPrincipal(hostName) };
+  const verified = verifyHostCert(identity.certPem, identity.caCertPem);
+  const hostName = verified.hostName;
+  // This host is whoever holds its own certificate; another certificate naming it is not it.
+  const ownCertificates = new Set<string>([verified.fingerprint]);
+  let currentFingerprint = verified.fingerprint;
+  const self: SelfIdentity = { host: hostName, principal: hostPrincipal(hostName), certificates: ownCertificates };
   const userHome = homedir();
 
   let audit: AuditSink = await createAuditSink({ dir: logsDir(home) });
@@ -126,7 +131,15 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
   const broker = createPromptBroker({
     timeoutMs: config.permissions.ask_timeout * 1000,
     // The rule "allow for this session" or "allow always" adds: exactly this target, never a glob.
-    ruleFor: (prompt) => exactRule(prompt.tool as ToolName, prompt.target, prompt.operation ?? undefined),
+    ruleFor: (prompt) => {
+      const rule = exactRule(prompt.tool as ToolName, prompt.target, prompt.operation ?? undefined);
+      try {
+        parseRule(rule);
+        return rule;
+      } catch {
+        return '(none: this target cannot be written as a rule, so the answer holds for this call only)';
+      }
+    },
   });
   cleanup.unshift(() => {
     broker.close();
@@ -142,12 +155,14 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
   let listenAddress = listen;
   const service = createMeshService({ deps, membership, peers, identity: () => identityRef.current, version: agentVersion(), listenAddress: () => listenAddress });
   const [host, port] = splitListen(listen);
+  const refusals = createRefusalWindow();
   const serverOptions = {
     host,
     tls: identity,
     handler: service,
     onRefused: (refused: RefusedCall) => {
-      void auditRefusal(audit, refused, log);
+      const { write, suppressed } = refusals.admit(refused.peer);
+      if (write) void auditRefusal(audit, refused, suppressed, log);
     },
     onInternalError: (error: unknown, method: string) => {
       log.error('a peer call failed unexpectedly', { error, method });
@@ -216,6 +231,12 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
     log,
     onRenewed: (next) => {
       identityRef.current = next;
+      // The previous certificate stays this host's until its clients have moved to the new one.
+      const fresh = verifyHostCert(next.certPem, next.caCertPem).fingerprint;
+      ownCertificates.clear();
+      ownCertificates.add(currentFingerprint);
+      ownCertificates.add(fresh);
+      currentFingerprint = fresh;
       mesh.updateIdentity({ keyPem: next.keyPem, certPem: next.certPem });
       peers.resetClients();
     },
@@ -308,7 +329,9 @@ function splitListen(listen: string): [string, number] {
 }
 
 /** A call refused before the gate (no or foreign certificate, malformed request) is audited as a denial. */
-async function auditRefusal(audit: AuditSink, refused: RefusedCall, log: AgentLog): Promise<void> {
+async function auditRefusal(audit: AuditSink, refused: RefusedCall, suppressed: number, log: AgentLog): Promise<void> {
+  const reason = refused.reason.startsWith('refused before the gate') ? refused.reason : `refused before the gate: ${refused.reason}`;
+  const more = suppressed > 0 ? ` (${suppressed} more refused from this address in the minute before, not written one by one)` : '';
   try {
     await audit.append(
       createAuditRecord({
@@ -317,7 +340,7 @@ async function auditRefusal(audit: AuditSink, refused: RefusedCall, log: AgentLo
         target: '',
         mode: 'default',
         source: 'identity',
-        reason: `refused before the gate: ${refused.reason}`,
+        reason: `${reason}${more}`,
         hostname: 'unauthenticated',
         user: `peer ${refused.peer}`,
         input: { method: refused.method },

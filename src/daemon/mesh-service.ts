@@ -5,13 +5,20 @@
 import { CmdopError } from '../errors.js';
 import type { HostIdentity } from '../identity/host-cert.js';
 import { signHostCsr } from '../identity/host-cert.js';
-import { createJoinTokenStore, joinTokensPath, redeemJoinToken } from '../identity/join-token.js';
+import { createJoinTokenStore, joinTokensPath, parseJoinToken, redeemJoinToken } from '../identity/join-token.js';
 import { loadCa, tlsDir } from '../identity/workspace-ca.js';
-import type { MeshHandler } from '../transport/mesh-handler.js';
+import type { MeshHandler, RemoteCaller } from '../transport/mesh-handler.js';
 import type { GateDeps } from './gated-call.js';
 import type { Membership } from './membership.js';
+import { issuedNames, recordIssued } from './issued-names.js';
 import type { PeerDirectory } from './peer-directory.js';
+import { RESERVED_NAMES } from './workspace.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
+
+/** Calls one caller may have running here at once. */
+const MAX_CALLS_PER_CALLER = 256;
+/** Joins that may wait for the one before them. */
+const MAX_QUEUED_JOINS = 8;
 
 export interface MeshServiceOptions {
   readonly deps: GateDeps;
@@ -25,8 +32,26 @@ export interface MeshServiceOptions {
 
 export function createMeshService(options: MeshServiceOptions): MeshHandler {
   const { deps, membership, peers } = options;
-  // Joins are taken one at a time, so two hosts can never both get the same name.
+  // Joins are taken one at a time, so two hosts can never both get the same name; the queue is
+  // short, since anyone can knock without a certificate.
   let joins: Promise<unknown> = Promise.resolve();
+  let queuedJoins = 0;
+  // Calls in flight per caller: a peer with an allow rule cannot start processes without end.
+  const inFlight = new Map<string, number>();
+  const limited = async <T>(caller: RemoteCaller, run: () => Promise<T>): Promise<T> => {
+    const now = inFlight.get(caller.host) ?? 0;
+    if (now >= MAX_CALLS_PER_CALLER) {
+      throw new CmdopError('rate_limited', `${caller.host} already has ${now} calls running on ${deps.self.host}`, { hint: 'Wait for some to finish, then try again.' });
+    }
+    inFlight.set(caller.host, now + 1);
+    try {
+      return await run();
+    } finally {
+      const left = (inFlight.get(caller.host) ?? 1) - 1;
+      if (left <= 0) inFlight.delete(caller.host);
+      else inFlight.set(caller.host, left);
+    }
+  };
 
   const requireCa = async (what: string): Promise<NonNullable<Awaited<ReturnType<typeof loadCa>>>> => {
     const ca = membership.is_ca ? await loadCa(tlsDir(deps.home)) : undefined;
@@ -40,34 +65,40 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
 
   return {
     ping: () => Promise.resolve({ host_name: deps.self.host, version: options.version }),
-    executeCommand: async (caller, request, ctx) => {
-      const r = await runExecute(deps, caller, request, ctx.signal);
-      return { ...r.result, decision: r.decision };
-    },
-    readFile: async (caller, request, ctx) => {
-      const r = await runRead(deps, caller, request, ctx.signal);
-      return { ...r.result, decision: r.decision };
-    },
-    writeFile: async (caller, request, ctx) => {
-      const r = await runWrite(deps, caller, request, ctx.signal);
-      return { ...r.result, decision: r.decision };
-    },
-    listDir: async (caller, request, ctx) => {
-      const r = await runList(deps, caller, request, ctx.signal);
-      return { ...r.result, decision: r.decision };
-    },
+    executeCommand: (caller, request, ctx) =>
+      limited(caller, async () => {
+        const r = await runExecute(deps, caller, request, ctx.signal);
+        return { ...r.result, decision: r.decision };
+      }),
+    readFile: (caller, request, ctx) =>
+      limited(caller, async () => {
+        const r = await runRead(deps, caller, request, ctx.signal);
+        return { ...r.result, decision: r.decision };
+      }),
+    writeFile: (caller, request, ctx) =>
+      limited(caller, async () => {
+        const r = await runWrite(deps, caller, request, ctx.signal);
+        return { ...r.result, decision: r.decision };
+      }),
+    listDir: (caller, request, ctx) =>
+      limited(caller, async () => {
+        const r = await runList(deps, caller, request, ctx.signal);
+        return { ...r.result, decision: r.decision };
+      }),
     join: (request) => {
       const run = async (): Promise<Awaited<ReturnType<MeshHandler['join']>>> => {
         const ca = await requireCa('admit new hosts');
         const name = request.host_name.toLowerCase();
-        if (await peers.isTaken(name)) {
+        if (RESERVED_NAMES.has(name) || (await peers.isTaken(name)) || (await issuedNames(deps.home)).has(name)) {
           throw new CmdopError('denied', `the host name "${name}" is already taken in workspace "${ca.name}"`, {
             hint: 'Join with another name: cmdop join TOKEN --server HOST:PORT --name OTHER-NAME (the token was not used up).',
             details: { host: name },
           });
         }
-        await redeemJoinToken(createJoinTokenStore(joinTokensPath(deps.home)), request.token);
+        // The request is checked (and signed) before the token is used up by it.
         const certPem = await signHostCsr(ca, request.csr_pem, { hostName: name });
+        await redeemJoinToken(createJoinTokenStore(joinTokensPath(deps.home)), request.token);
+        await recordIssued(deps.home, name);
         await peers.registerJoined(name);
         deps.log.info('a host joined the workspace', { host: name });
         return {
@@ -79,7 +110,15 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
           ca_address: options.listenAddress(),
         };
       };
-      const result = joins.then(run, run);
+      // A token that is not even well formed never waits in the queue.
+      parseJoinToken(request.token);
+      if (queuedJoins >= MAX_QUEUED_JOINS) {
+        return Promise.reject(new CmdopError('rate_limited', 'too many joins are waiting on the CA host', { hint: 'Try again in a moment.' }));
+      }
+      queuedJoins++;
+      const result = joins.then(run, run).finally(() => {
+        queuedJoins--;
+      });
       joins = result.catch(() => undefined);
       return result;
     },

@@ -13,13 +13,26 @@ import { createJoinTokenStore, joinTokensPath, mintJoinToken, parseJoinToken, va
 import { createWorkspaceCa, loadCa, saveCa, tlsDir } from '../identity/workspace-ca.js';
 import { joinWorkspace } from '../transport/grpc-client.js';
 import { loadMembership, saveMembership, type Membership } from './membership.js';
+import { recordIssued } from './issued-names.js';
 import { updateRoster } from './roster.js';
 
 /** This machine's host name as a valid cmdop host name (one DNS label, lower case). */
 export function defaultHostName(): string {
   const first = hostname().split('.')[0] ?? '';
   const cleaned = first.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
-  return isValidHostName(cleaned) ? cleaned : 'localhost';
+  return isValidHostName(cleaned) && !RESERVED_NAMES.has(cleaned) ? cleaned : 'host';
+}
+
+/** Names the CLI uses for this host itself (`connect exec self -- ...`); no host may take them. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(['localhost', 'self']);
+
+/** A valid, unreserved host name, lower-cased. */
+export function checkNewHostName(name: string): string {
+  const host = normalizeHostName(name);
+  if (RESERVED_NAMES.has(host)) {
+    throw new CmdopError('invalid_input', `"${host}" is reserved: the CLI uses it for this host itself`, { hint: 'Pick another name with --name.' });
+  }
+  return host;
 }
 
 export interface InitOptions {
@@ -35,7 +48,7 @@ export interface InitOptions {
 /** Creates a workspace CA on this host and this host's certificate; refuses if the host is already a member. */
 export async function initWorkspace(options: InitOptions): Promise<Membership> {
   await refuseIfMember(options.home);
-  const hostName = normalizeHostName(options.hostName ?? defaultHostName());
+  const hostName = checkNewHostName(options.hostName ?? defaultHostName());
   const ca = await createWorkspaceCa({ name: options.name ?? 'default' });
   const { keyPem, csrPem } = await createHostKeyAndCsr(hostName);
   const certPem = await signHostCsr(ca, csrPem, { hostName });
@@ -43,6 +56,7 @@ export async function initWorkspace(options: InitOptions): Promise<Membership> {
   const dir = tlsDir(options.home);
   await saveCa(dir, ca);
   await saveHostIdentity(dir, { keyPem, certPem, caCertPem: ca.certPem });
+  await recordIssued(options.home, hostName);
   const membership: Membership = {
     workspace_id: ca.workspaceId,
     workspace_name: ca.name,
@@ -93,7 +107,7 @@ export async function joinExistingWorkspace(options: JoinOptions): Promise<Membe
     throw new CmdopError('denied', `the join token expired at ${claims.expiresAt.toISOString()}`, { hint: 'Ask for a new one with `cmdop workspace invite` on the CA host.' });
   }
   const address = validateServerAddress(options.server ?? claims.serverAddress);
-  const hostName = normalizeHostName(options.hostName ?? defaultHostName());
+  const hostName = checkNewHostName(options.hostName ?? defaultHostName());
   const { keyPem, csrPem } = await createHostKeyAndCsr(hostName);
   const reply = await joinWorkspace({ address, fingerprint: claims.caFingerprint, token: options.token.trim(), hostName, csrPem, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
   // What came back must be a certificate of that workspace, naming this host, for this key.

@@ -11,11 +11,23 @@ import type { GateDecision, GateRequest } from './types.js';
 /** The authenticated caller of one request, as the transport established it. */
 export type Caller =
   | { readonly kind: 'local' }
-  | { readonly kind: 'remote'; readonly host: string; readonly principal: string };
+  | {
+      readonly kind: 'remote';
+      readonly host: string;
+      readonly principal: string;
+      /** SHA-256 of the caller's verified certificate, when the transport knows it. */
+      readonly certificate?: string | undefined;
+    };
 
 export interface SelfIdentity {
   readonly host: string;
   readonly principal: string;
+  /**
+   * The fingerprints of this host's own certificates (the current one, and the one before a
+   * renewal). When given, a caller is this host only if it holds one of them: a second
+   * certificate that merely names this host is somebody else.
+   */
+  readonly certificates?: ReadonlySet<string> | undefined;
 }
 
 export interface CallerPolicy {
@@ -26,7 +38,9 @@ export interface CallerPolicy {
 
 /** True when the verified caller is this host acting as itself. */
 export function isSelf(caller: Caller, self: SelfIdentity): boolean {
-  return caller.kind === 'remote' && caller.host.toLowerCase() === self.host.toLowerCase() && caller.principal === self.principal;
+  if (caller.kind !== 'remote' || caller.host.toLowerCase() !== self.host.toLowerCase() || caller.principal !== self.principal) return false;
+  if (self.certificates === undefined) return true;
+  return caller.certificate !== undefined && self.certificates.has(caller.certificate);
 }
 
 /** Decides a request for an authenticated caller. */

@@ -5,13 +5,16 @@
  * audited as such. The raw grpc-js client here sends what a hostile peer would; the daemon
  * under test is real.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHostKeyAndCsr, loadHostIdentity, signHostCsr, type HostIdentity } from '../../src/identity/host-cert.js';
 import { createWorkspaceCa, loadCa, tlsDir } from '../../src/identity/workspace-ca.js';
 import { createMeshClient } from '../../src/transport/grpc-client.js';
 import { meshWire } from '../../src/transport/mesh-proto.js';
-import { makeWorkspace, mustRun, type TestHost } from '../helpers/mesh-hosts.js';
+import { makeHost, makeWorkspace, mustRun, type TestHost } from '../helpers/mesh-hosts.js';
 
 let cleanup: () => Promise<void>;
 let alpha: TestHost;
@@ -94,6 +97,34 @@ describe('self-to-self', () => {
       expect(alpha.audit().find((l) => l.target === 'uname -v')).toMatchObject({ decision: 'ask_denied', hostname: 'alpha' });
     } finally {
       await mustRun(alpha, ['config', 'set', 'permissions.self_bypass', 'true']);
+    }
+  });
+});
+
+describe('a second certificate for an existing name', () => {
+  it('signed by the real workspace CA for another key, it is not this host: it is gated', async () => {
+    const ca = await loadCa(tlsDir(alpha.home));
+    if (ca === undefined) throw new Error('alpha holds no CA');
+    const { keyPem, csrPem } = await createHostKeyAndCsr('alpha');
+    const certPem = await signHostCsr(ca, csrPem, { hostName: 'alpha' });
+    const r = await rawExecute(alpha.address, { keyPem, certPem, caCertPem: ca.certPem }, 'uname -o');
+    expect(r.ok).toBe(false);
+    expect(alpha.audit().find((l) => l.target === 'uname -o')).toMatchObject({ decision: 'ask_denied', hostname: 'alpha' });
+  });
+
+  it('the CA never issues a name twice, even after the host was removed from its roster', async () => {
+    await mustRun(alpha, ['peers', 'remove', 'beta']);
+    const invite = await alpha.json<{ token: string }>(['workspace', 'invite', '--ttl', '5m']);
+    const root = mkdtempSync(join(tmpdir(), 'cmdop-squat-'));
+    try {
+      const squatter = makeHost('beta', '127.0.0.9', root);
+      const r = await squatter.run(['join', invite.body.token, '--server', alpha.address, '--name', 'beta']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/already (taken|issued)/);
+      const reserved = await squatter.run(['join', invite.body.token, '--server', alpha.address, '--name', 'localhost']);
+      expect(reserved.code).toBe(2);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
