@@ -11,7 +11,7 @@ import { addRule, updatePermissions } from '../config/permissions-file.js';
 import { CmdopError } from '../errors.js';
 import { decideForCaller, type Caller, type SelfIdentity } from '../gate/caller.js';
 import type { Gate } from '../gate/gate.js';
-import { exactRule } from '../gate/rule-grammar.js';
+import { exactRule, parseRule } from '../gate/rule-grammar.js';
 import type { GateDecision, GateRequest, ToolName } from '../gate/types.js';
 import { createApproval, type Approval } from '../tools/approval.js';
 import type { AgentLog } from './agent-log.js';
@@ -29,6 +29,9 @@ export interface GateDeps {
   readonly log: AgentLog;
   readonly counters: { served: number };
 }
+
+/** The longest target shown to the operator at a prompt; a longer one is denied instead of asked. */
+export const MAX_PROMPT_TARGET = 4096;
 
 /** What the tool reports for its outcome line. */
 export type Outcome<R> = (result: R) => AuditOutcome;
@@ -54,21 +57,27 @@ export async function gatedCall<R>(
   outcomeOf: Outcome<R>,
 ): Promise<GatedResult<R>> {
   deps.counters.served++;
-  const { policy, config } = await deps.policies.current();
-  let decision: GateDecision;
-  try {
-    decision = decideForCaller(deps.gate, policy, { self: deps.self, selfBypass: config.permissions.self_bypass }, caller, request);
-  } catch (error) {
-    // Bad input (an empty target, an unknown operation) is the caller's; anything else fails closed.
-    if (error instanceof CmdopError && error.code === 'invalid_input') throw error;
-    deps.log.error('the gate failed; the call is denied', { error });
-    decision = { decision: 'deny', source: 'floor', reason: 'internal_error: the gate could not decide' };
-  }
+  let { policy, config } = await currentPolicy(deps);
+  const decide = (): GateDecision => {
+    try {
+      return decideForCaller(deps.gate, policy, { self: deps.self, selfBypass: config.permissions.self_bypass }, caller, request);
+    } catch (error) {
+      // Bad input (an empty target, an unknown operation) is the caller's; anything else fails closed.
+      if (error instanceof CmdopError && error.code === 'invalid_input') throw error;
+      deps.log.error('the gate failed; the call is denied', { error });
+      return { decision: 'deny', source: 'floor', reason: 'internal_error: the gate could not decide' };
+    }
+  };
+  const decision = decide();
   const who = callerNames(caller);
   let auditDecision: AuditDecision = decision.decision === 'allow' ? 'allow' : 'deny';
   let askMs = 0;
   let final = decision;
-  if (decision.decision === 'ask') {
+  if (decision.decision === 'ask' && request.target.length > MAX_PROMPT_TARGET) {
+    // Nobody can review a line this long at a prompt, and it would not fit one.
+    auditDecision = 'ask_denied';
+    final = { ...decision, decision: 'deny', reason: `${decision.reason}; the target is too long (${request.target.length} characters) to show the operator; a rule can allow it` };
+  } else if (decision.decision === 'ask') {
     const asked = await deps.prompts.ask(
       {
         caller_host: who.hostname,
@@ -84,8 +93,16 @@ export async function gatedCall<R>(
     askMs = asked.ask_ms;
     auditDecision = asked.outcome;
     if (asked.outcome === 'ask_allowed') {
-      final = { ...decision, decision: 'allow', reason: `${decision.reason}; allowed by the operator${asked.scope === undefined || asked.scope === 'once' ? '' : ` (${asked.scope})`}` };
-      await rememberAnswer(deps, request.tool, request.target, asked.scope ?? 'once', request.operation);
+      // The rules may have changed while the operator looked: a deny made meanwhile still wins.
+      ({ policy, config } = await currentPolicy(deps));
+      const now = decide();
+      if (now.decision === 'deny') {
+        auditDecision = 'ask_denied';
+        final = { ...now, reason: `${now.reason}; denied by a rule or mode changed while the operator was asked` };
+      } else {
+        final = { ...decision, decision: 'allow', reason: `${decision.reason}; allowed by the operator${asked.scope === undefined || asked.scope === 'once' ? '' : ` (${asked.scope})`}` };
+        await rememberAnswer(deps, request.tool, request.target, asked.scope ?? 'once', request.operation);
+      }
     } else {
       final = { ...decision, decision: 'deny', reason: `${decision.reason}; ${asked.reason}` };
     }
@@ -134,6 +151,22 @@ export async function gatedCall<R>(
   return { decision: final, result };
 }
 
+/**
+ * The policy for this call. A broken permissions.yaml or config.yaml refuses the call; what is
+ * wrong with it goes to this host's log, not to the caller (the file may hold secrets).
+ */
+async function currentPolicy(deps: GateDeps): Promise<Awaited<ReturnType<PolicySource['current']>>> {
+  try {
+    return await deps.policies.current();
+  } catch (error) {
+    deps.log.error('the policy cannot be loaded; every call is refused until it is fixed', { error: CmdopError.from(error).message });
+    throw new CmdopError('config', "the receiving host's permission files are broken, so nothing runs there until its operator fixes them", {
+      hint: "Its operator sees what is wrong with `cmdop permissions list` on that host.",
+      details: { stage: 'policy' },
+    });
+  }
+}
+
 async function appendOutcome(deps: GateDeps, record: Parameters<typeof createOutcomeRecord>[0], outcome: AuditOutcome): Promise<void> {
   try {
     await deps.audit().append(createOutcomeRecord(record, outcome));
@@ -147,6 +180,13 @@ async function appendOutcome(deps: GateDeps, record: Parameters<typeof createOut
 async function rememberAnswer(deps: GateDeps, tool: ToolName, target: string, scope: 'once' | 'session' | 'global', operation: string | undefined): Promise<void> {
   if (scope === 'once') return;
   const rule = exactRule(tool, target, operation);
+  try {
+    // Some targets cannot be written as a rule (too long, control characters, edge blanks).
+    parseRule(rule);
+  } catch {
+    deps.log.warn('the answer applies to this call only: its target cannot be written as a rule', { tool });
+    return;
+  }
   if (scope === 'session') {
     deps.policies.addSessionRule('allow', rule);
     return;

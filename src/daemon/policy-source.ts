@@ -11,6 +11,7 @@ import { configPath, permissionsPath } from '../config/cmdop-home.js';
 import { loadPermissions } from '../config/permissions-file.js';
 import { systemErrorCode } from '../errors.js';
 import { compilePolicy, type Policy, type RuleLists } from '../gate/policy.js';
+import { parseRule } from '../gate/rule-grammar.js';
 import type { RuleEffect } from '../gate/types.js';
 
 export interface PolicySnapshot {
@@ -62,6 +63,8 @@ export function createPolicySource(home: string, userHome: string): PolicySource
       return loading;
     },
     addSessionRule(effect, rule) {
+      // A rule that does not parse would break every later call; it is refused here.
+      parseRule(rule);
       if (!session[effect].includes(rule)) session[effect].push(rule);
       sessionVersion++;
     },
@@ -73,8 +76,9 @@ export function createPolicySource(home: string, userHome: string): PolicySource
 
 async function fileStamp(file: string): Promise<string> {
   try {
-    const info = await stat(file, { bigint: true });
-    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+    const info = await stat(file);
+    // An atomic replace gives a new inode; ctime catches an edit within the same mtime tick.
+    return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
   } catch (error) {
     if (systemErrorCode(error) === 'ENOENT') return 'missing';
     throw error;

@@ -307,6 +307,53 @@ describe('ask prompts', () => {
     }
   });
 
+  it('a rule made or tightened while the operator looks still wins over the answer', async () => {
+    const operator = startOperator(alpha);
+    try {
+      await operator.next((e) => e.type === 'snapshot');
+      const call = beta.run(['connect', 'exec', 'alpha', '--', 'uname -p']);
+      const prompt = await operator.next((e) => e.type === 'prompt');
+      await mustRun(alpha, ['permissions', 'deny', 'execute_command(uname -p)']);
+      await mustRun(alpha, ['permissions', 'answer', (prompt.prompt as { id: string }).id, 'allow']);
+      const r = await call;
+      expect(r.code).toBe(3);
+      expect(alpha.audit().find((l) => l.target === 'uname -p')).toMatchObject({ decision: 'ask_denied', source: 'rule' });
+    } finally {
+      operator.stop();
+    }
+  });
+
+  it('"allow for this session" on a target no rule can spell holds for that call only, and breaks nothing', async () => {
+    const operator = startOperator(alpha);
+    try {
+      await operator.next((e) => e.type === 'snapshot');
+      // A trailing blank: the exact rule would not parse.
+      const call = beta.run(['connect', 'exec', 'alpha', 'uname -i ']);
+      const prompt = await operator.next((e) => e.type === 'prompt');
+      await mustRun(alpha, ['permissions', 'answer', (prompt.prompt as { id: string }).id, 'allow', '--scope', 'session']);
+      expect((await call).code).toBe(0);
+    } finally {
+      operator.stop();
+    }
+    // The daemon still decides every call, and the next one asks again (no operator: denied).
+    expect((await alpha.run(['agent', 'status'])).code).toBe(0);
+    expect((await beta.run(['connect', 'exec', 'alpha', '--', 'echo', 'fine'])).code).toBe(0);
+    expect((await beta.run(['connect', 'exec', 'alpha', 'uname -i '])).code).toBe(3);
+  });
+
+  it('a target too long to show the operator is denied without a prompt', async () => {
+    const operator = startOperator(alpha);
+    try {
+      await operator.next((e) => e.type === 'snapshot');
+      const long = `uname ${'x'.repeat(5000)}`;
+      const r = await beta.run(['connect', 'exec', 'alpha', long]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/too long/);
+    } finally {
+      operator.stop();
+    }
+  });
+
   it('answering an unknown prompt id is exit 4', async () => {
     const r = await alpha.run(['permissions', 'answer', '0123456789abcdef0123456789abcdef', 'allow']);
     expect(r.code).toBe(4);
