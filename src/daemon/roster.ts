@@ -4,6 +4,7 @@
  * `cmdop peers add`, override them and are never touched by the daemon. The file is changed
  * under its lock and replaced atomically, so the CLI and the daemon never lose each other's edits.
  */
+import { statSync } from 'node:fs';
 import { z } from 'zod';
 import { updateStateFile } from '../config/file-lock.js';
 import { readSecureFile } from '../config/secure-file.js';
@@ -32,7 +33,24 @@ const fileSchema = z.object({ version: z.literal(1), peers: z.array(recordSchema
 
 export async function readRoster(home: string): Promise<readonly RosterRecord[]> {
   const file = peersPath(home);
-  return parseRoster(file, await readSecureFile(file));
+  // Read on every peer call: reuse the last reading while the file is the same file, unchanged.
+  const stamp = rosterStamp(file);
+  const cached = lastRead.get(file);
+  if (cached !== undefined && stamp !== undefined && cached.stamp === stamp) return cached.records;
+  const records = parseRoster(file, await readSecureFile(file));
+  if (stamp !== undefined) lastRead.set(file, { stamp, records });
+  return records;
+}
+
+const lastRead = new Map<string, { stamp: string; records: readonly RosterRecord[] }>();
+
+function rosterStamp(file: string): string | undefined {
+  try {
+    const info = statSync(file);
+    return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.mode}:${info.uid}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseRoster(file: string, text: string | undefined): readonly RosterRecord[] {
