@@ -20,20 +20,23 @@ async function put(text: string, mode = 0o600): Promise<void> {
 
 describe('reading config.yaml', () => {
   it('gives the defaults for a missing or empty file', async () => {
-    expect(await loadConfig(home)).toEqual({ permissions: { enabled: true, self_bypass: true } });
+    expect(await loadConfig(home)).toEqual(withDefaults(true, true));
     expect(await getConfigValue(home, 'permissions.enabled')).toEqual({ key: 'permissions.enabled', value: true, source: 'default' });
     await put('# nothing set yet\n');
-    expect(await loadConfig(home)).toEqual({ permissions: { enabled: true, self_bypass: true } });
-    expect(Object.keys(CONFIG_KEYS)).toEqual(['permissions.enabled', 'permissions.self_bypass']);
+    expect(await loadConfig(home)).toEqual(withDefaults(true, true));
+    expect(Object.keys(CONFIG_KEYS)).toEqual(['permissions.enabled', 'permissions.self_bypass', 'permissions.ask_timeout', 'agent.listen', 'agent.announce_interval']);
   });
 
   it('reads nested keys and the literal dotted form', async () => {
     await put('permissions:\n  self_bypass: false\n');
-    expect(await loadConfig(home)).toEqual({ permissions: { enabled: true, self_bypass: false } });
+    expect(await loadConfig(home)).toEqual(withDefaults(true, false));
     await put('permissions.enabled: false\n');
     expect(await listConfigValues(home)).toEqual([
       { key: 'permissions.enabled', value: false, source: 'file' },
       { key: 'permissions.self_bypass', value: true, source: 'default' },
+      { key: 'permissions.ask_timeout', value: 60, source: 'default' },
+      { key: 'agent.listen', value: '127.0.0.1:8470', source: 'default' },
+      { key: 'agent.announce_interval', value: 15, source: 'default' },
     ]);
   });
 
@@ -56,6 +59,41 @@ describe('reading config.yaml', () => {
   it('refuses a file others can read', async () => {
     await put('permissions:\n  enabled: false\n', 0o644);
     expect(await failure(loadConfig(home))).toMatchObject({ code: 'config', hint: `Run: chmod 600 ${file}` });
+  });
+});
+
+describe('the daemon settings', () => {
+  it('sets whole numbers and addresses, and reads them back', async () => {
+    expect((await setConfigValue(home, 'permissions.ask_timeout', '5')).value).toBe(5);
+    expect((await setConfigValue(home, 'agent.listen', '127.0.0.2:0')).value).toBe('127.0.0.2:0');
+    expect((await setConfigValue(home, 'agent.listen', '[::1]:8470')).value).toBe('[::1]:8470');
+    const config = await loadConfig(home);
+    expect(config.permissions.ask_timeout).toBe(5);
+    expect(config.agent.listen).toBe('[::1]:8470');
+  });
+
+  it.each([
+    ['permissions.ask_timeout', '0'],
+    ['permissions.ask_timeout', '3601'],
+    ['permissions.ask_timeout', '1.5'],
+    ['permissions.ask_timeout', 'soon'],
+    ['agent.announce_interval', '-1'],
+    ['agent.listen', 'localhost'],
+    ['agent.listen', '127.0.0.1:70000'],
+    ['agent.listen', 'http://127.0.0.1:80'],
+  ])('refuses %s = %j and changes nothing', async (key, value) => {
+    const error = await failure(setConfigValue(home, key, value));
+    expect(error.code).toBe('invalid_input');
+    expect(error.message).toContain(key);
+    expect(await loadConfig(home)).toEqual(withDefaults(true, true));
+  });
+
+  it('a bad value in the file is a configuration error naming its line', async () => {
+    await put('permissions:\n  enabled: true\n  ask_timeout: "a minute"\n');
+    const error = await failure(loadConfig(home));
+    expect(error.code).toBe('config');
+    expect(error.message).toMatch(/line 3/);
+    expect(error.message).toMatch(/ask_timeout/);
   });
 });
 
@@ -92,7 +130,7 @@ describe('setConfigValue', () => {
     await setConfigValue(home, 'permissions.enabled', 'false');
     await setConfigValue(home, 'permissions.self_bypass', 'false');
     expect(await readFile(file, 'utf8')).toBe('# operator settings\npermissions.enabled: false # for now\npermissions:\n  self_bypass: false\n');
-    expect(await loadConfig(home)).toEqual({ permissions: { enabled: false, self_bypass: false } });
+    expect(await loadConfig(home)).toEqual(withDefaults(false, false));
   });
 
   it('setting the current value writes nothing', async () => {
@@ -106,7 +144,7 @@ describe('setConfigValue', () => {
     for (const attempt of [setConfigValue(home, 'permissions.enable', 'false'), getConfigValue(home, 'listen')]) {
       const error = await failure(attempt);
       expect(error.code).toBe('invalid_input');
-      expect(error.hint).toBe('Known settings: permissions.enabled, permissions.self_bypass.');
+      expect(error.hint).toBe('Known settings: permissions.enabled, permissions.self_bypass, permissions.ask_timeout, agent.listen, agent.announce_interval.');
     }
     expect(await readdir(home)).toEqual([]);
   });
@@ -128,3 +166,8 @@ describe('setConfigValue', () => {
     expect(await readFile(file, 'utf8')).toBe(broken);
   });
 });
+
+/** The whole config with these two permissions settings and every other at its default. */
+function withDefaults(enabled: boolean, selfBypass: boolean): unknown {
+  return { permissions: { enabled, self_bypass: selfBypass, ask_timeout: 60 }, agent: { listen: '127.0.0.1:8470', announce_interval: 15 } };
+}

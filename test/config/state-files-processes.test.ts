@@ -99,7 +99,7 @@ await C.setConfigValue(home, key, 'false');
       ['permissions.enabled', 'permissions.self_bypass'].map((key) => start(setter, [modules.config, home, key, startAt]).done),
     );
     for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
-    expect(await loadConfig(home)).toEqual({ permissions: { enabled: false, self_bypass: false } });
+    expect(await loadConfig(home)).toEqual(withDefaults(false, false));
   });
 });
 
@@ -164,3 +164,8 @@ await P.updatePermissions(home, async () => {
     expect(await readdir(home)).toEqual(['permissions.yaml']);
   });
 });
+
+/** The whole config with these two permissions settings and every other at its default. */
+function withDefaults(enabled: boolean, selfBypass: boolean): unknown {
+  return { permissions: { enabled, self_bypass: selfBypass, ask_timeout: 60 }, agent: { listen: '127.0.0.1:8470', announce_interval: 15 } };
+}

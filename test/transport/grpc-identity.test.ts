@@ -5,6 +5,7 @@
  * foreign, expired and missing certificates, with UNAUTHENTICATED before the handler runs.
  * test/transport/grpc-membership.test.ts covers Join, the one RPC open to such callers.
  */
+import { caFingerprint } from '../../src/identity/workspace-ca.js';
 import { X509Certificate } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -41,14 +42,14 @@ describe('caller identity comes from the certificate only', () => {
     const raw = harness.rawClient(server, pki.ca.certPem, pki.beta);
     const outcome = await rawCall(raw, 'ExecuteCommand', { command: 'id' }, { 'x-cmdop-host': 'alpha', 'x-cmdop-principal': 'host:alpha', 'x-cmdop-caller': 'local' });
     expect(outcome.ok).toBe(true);
-    expect(handler.calls.map((call) => call.caller)).toEqual([{ kind: 'remote', host: 'beta', principal: 'host:beta' }]);
+    expect(handler.calls.map((call) => call.caller)).toEqual([{ kind: 'remote', host: 'beta', principal: 'host:beta', certificate: caFingerprint(pki.beta.certPem) }]);
   });
 
   it('alpha calling itself is host:alpha, the identity the self-bypass check compares', async () => {
     const handler = createRecordingHandler();
     const server = await harness.server(pki.alpha, handler);
     await harness.client(server, pki.alpha, { expectedHostName: 'alpha' }).ping();
-    expect(handler.calls[0]?.caller).toEqual({ kind: 'remote', host: 'alpha', principal: 'host:alpha' });
+    expect(handler.calls[0]?.caller).toEqual({ kind: 'remote', host: 'alpha', principal: 'host:alpha', certificate: caFingerprint(pki.alpha.certPem) });
   });
 });
 
@@ -146,7 +147,9 @@ describe('the server refuses callers per call (cmdop layer)', () => {
 
   it('authenticatePeer names the host of a valid certificate', () => {
     const auth = { transportSecurityType: 'ssl', sslPeerCertificate: { raw: der(pki.beta.certPem) } };
-    expect(authenticatePeer(auth, pki.ca.certPem, new Date())).toEqual({ kind: 'remote', host: 'beta', principal: 'host:beta' });
+    expect(authenticatePeer(auth, pki.ca.certPem, new Date())).toEqual({ kind: 'remote', host: 'beta', principal: 'host:beta', certificate: caFingerprint(pki.beta.certPem) });
+    // A second call is answered from the cache of verified certificates, alike.
+    expect(authenticatePeer(auth, pki.ca.certPem, new Date())).toEqual({ kind: 'remote', host: 'beta', principal: 'host:beta', certificate: caFingerprint(pki.beta.certPem) });
   });
 });
 

@@ -9,6 +9,7 @@
  * and its tests); what is tested here is that the transport gets the token to the handler, only
  * from a client that verified the server, and nowhere else.
  */
+import { caFingerprint } from '../../src/identity/workspace-ca.js';
 import { X509Certificate } from 'node:crypto';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -108,7 +109,7 @@ describe('joinWorkspace', () => {
     // The certificate works: gamma can now make authenticated calls as itself.
     const gamma: MeshTlsOptions = { keyPem: gammaCsr.keyPem, certPem: reply.cert_pem, caCertPem: reply.ca_cert_pem };
     await harness.client(server, gamma, { expectedHostName: 'alpha' }).ping();
-    expect(handler.calls[1]?.caller).toEqual({ kind: 'remote', host: 'gamma', principal: 'host:gamma' });
+    expect(handler.calls[1]?.caller).toMatchObject({ kind: 'remote', host: 'gamma', principal: 'host:gamma', certificate: caFingerprint(gamma.certPem) });
   });
 
   it('a token the handler does not accept is denied', async () => {
@@ -229,7 +230,7 @@ describe('Renew, Announce and Roster', () => {
     const raw = harness.rawClient(server, pki.ca.certPem, pki.beta);
     const spoofed = await rawCall(raw, 'Announce', { address: '127.0.0.3:7443' }, { 'x-cmdop-host': 'alpha' });
     expect(spoofed.ok).toBe(true);
-    expect(handler.calls[0]?.caller).toEqual({ kind: 'remote', host: 'beta', principal: 'host:beta' });
+    expect(handler.calls[0]?.caller).toMatchObject({ kind: 'remote', host: 'beta', principal: 'host:beta', certificate: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
     expect((handler.calls[0]?.ctx as { peer?: string } | undefined)?.peer).toMatch(/127\.0\.0\.1/);
 
     const client = harness.client(server, pki.beta);

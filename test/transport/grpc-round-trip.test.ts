@@ -36,7 +36,7 @@ describe('round trips', () => {
     await start();
     const client = harness.client(server, pki.beta, { expectedHostName: 'alpha' });
     await expect(client.ping()).resolves.toEqual({ host_name: 'alpha', version: '0.1.0' });
-    expect(handler.calls[0]?.caller).toEqual({ kind: 'remote', host: 'beta', principal: 'host:beta' });
+    expect(handler.calls[0]?.caller).toMatchObject({ kind: 'remote', host: 'beta', principal: 'host:beta', certificate: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
   });
 
   it('ExecuteCommand carries command, cwd and timeout and returns the tool result with the decision', async () => {
