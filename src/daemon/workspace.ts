@@ -85,7 +85,8 @@ export async function inviteToWorkspace(home: string, ttlMs: number, address: st
       hint: 'Run `cmdop workspace invite` on the CA host, or `cmdop workspace init` to start a workspace here.',
     });
   }
-  const minted = mintJoinToken({ caFingerprint: ca.fingerprint, serverAddress: address, ttlMs });
+  const membership = await loadMembership(home);
+  const minted = mintJoinToken({ caFingerprint: ca.fingerprint, serverAddress: address, ttlMs, ...(membership === undefined ? {} : { caHostName: membership.host_name }) });
   await createJoinTokenStore(joinTokensPath(home)).add(minted);
   return { token: minted.token, expires_at: minted.expiresAt.toISOString(), server: address, ca_fingerprint: ca.fingerprint };
 }
@@ -109,7 +110,15 @@ export async function joinExistingWorkspace(options: JoinOptions): Promise<Membe
   const address = validateServerAddress(options.server ?? claims.serverAddress);
   const hostName = checkNewHostName(options.hostName ?? defaultHostName());
   const { keyPem, csrPem } = await createHostKeyAndCsr(hostName);
-  const reply = await joinWorkspace({ address, fingerprint: claims.caFingerprint, token: options.token.trim(), hostName, csrPem, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  const reply = await joinWorkspace({
+    address,
+    fingerprint: claims.caFingerprint,
+    token: options.token.trim(),
+    hostName,
+    csrPem,
+    expectedHostName: claims.caHostName,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
   // What came back must be a certificate of that workspace, naming this host, for this key.
   const verified = verifyHostCert(reply.cert_pem, reply.ca_cert_pem);
   if (verified.hostName !== hostName) {

@@ -43,6 +43,8 @@ export interface JoinTokenClaims {
   /** The `HOST:PORT` to join through. */
   readonly serverAddress: string;
   readonly expiresAt: Date;
+  /** The CA host's name, when the token carries it. */
+  readonly caHostName?: string | undefined;
 }
 
 /** Options for {@link mintJoinToken}. */
@@ -51,6 +53,8 @@ export interface MintJoinTokenOptions {
   readonly caFingerprint: string;
   /** The `HOST:PORT` (IPv6 in brackets) the new host should join through. */
   readonly serverAddress: string;
+  /** The CA host's name; the joining host accepts only a server whose certificate names it. */
+  readonly caHostName?: string;
   /** How long the token stays redeemable, in milliseconds (at most {@link MAX_JOIN_TOKEN_TTL_MS}). */
   readonly ttlMs: number;
   /** The minting time (default: the current time). */
@@ -108,6 +112,8 @@ const payloadSchema = z
     fp: z.string().regex(/^[0-9a-f]{64}$/),
     addr: z.string().max(300),
     exp: z.number().int().positive(),
+    // The CA host's name, so the joining host talks to the CA host and not any member.
+    ca: z.string().max(63).optional(),
   })
   .strict();
 
@@ -136,7 +142,7 @@ export function mintJoinToken(options: MintJoinTokenOptions): MintedJoinToken {
   const now = options.now ?? new Date();
   const expiresAt = new Date(now.getTime() + options.ttlMs);
   const id = randomBytes(16).toString('hex');
-  const payload = Buffer.from(JSON.stringify({ v: 1, id, fp: caFingerprint, addr: serverAddress, exp: expiresAt.getTime() })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ v: 1, id, fp: caFingerprint, addr: serverAddress, exp: expiresAt.getTime(), ...(options.caHostName === undefined ? {} : { ca: options.caHostName }) })).toString('base64url');
   const secret = randomBytes(SECRET_BYTES);
   const secretHash = hashSecret(payload, secret);
   return {
@@ -268,7 +274,7 @@ function splitToken(token: string): SplitToken {
     throw malformed('its server address is not HOST:PORT');
   }
   return {
-    claims: { version: 1, id: parsed.data.id, caFingerprint: parsed.data.fp, serverAddress, expiresAt: new Date(parsed.data.exp) },
+    claims: { version: 1, id: parsed.data.id, caFingerprint: parsed.data.fp, serverAddress, expiresAt: new Date(parsed.data.exp), ...(parsed.data.ca === undefined ? {} : { caHostName: parsed.data.ca }) },
     payload,
     secret,
   };

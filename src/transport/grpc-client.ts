@@ -189,6 +189,8 @@ export interface JoinWorkspaceOptions {
   readonly hostName: string;
   /** The PKCS#10 request for `hostName`, PEM (createHostKeyAndCsr). */
   readonly csrPem: string;
+  /** The CA host's name from the token: any other member of the workspace is refused as the server. */
+  readonly expectedHostName?: string | undefined;
   /** Deadline of the whole join, in ms (default 30 s). */
   readonly timeoutMs?: number;
   /** The clock used to check the server's certificates (default: the current time). */
@@ -216,7 +218,7 @@ export async function joinWorkspace(options: JoinWorkspaceOptions): Promise<Join
   const deadline = Date.now() + timeoutMs;
 
   const caCertPem = pinnedCa(address, fingerprint, await presentedChain(address, timeoutMs));
-  const serverCheck = createServerIdentityCheck(caCertPem, undefined, now);
+  const serverCheck = createServerIdentityCheck(caCertPem, options.expectedHostName === undefined ? undefined : normalizeHostName(options.expectedHostName), now);
   // No client certificate: Join is the one RPC the server lets through without one.
   const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), null, null, { checkServerIdentity: serverCheck.check });
   const channel = createChannel(address, channelCredentials, channelArgs({ maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, keepalive: CLIENT_KEEPALIVE, servername: ANY_PEER_SERVERNAME }));

@@ -94,6 +94,22 @@ describe('joining and the roster', () => {
     }
   });
 
+  it('a member that is not the CA host is refused as the join server, and the token is not sent', async () => {
+    const invite = await alpha.json<{ token: string }>(['workspace', 'invite', '--ttl', '5m']);
+    const root = mkdtempSync(join(tmpdir(), 'cmdop-join-'));
+    try {
+      const hotel = makeHost('hotel', '127.0.0.10', root);
+      const r = await hotel.run(['join', invite.body.token, '--server', beta.address, '--name', 'hotel']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/alpha/);
+      expect(existsSync(join(hotel.home, 'tls'))).toBe(false);
+      // Through the CA host, the same token still works: it was never sent to beta.
+      await mustRun(hotel, ['join', invite.body.token, '--server', alpha.address, '--name', 'hotel']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('a server whose CA is not the one in the token is refused before anything is sent', async () => {
     const invite = await alpha.json<{ token: string }>(['workspace', 'invite', '--ttl', '5m']);
     const root = mkdtempSync(join(tmpdir(), 'cmdop-join-'));
