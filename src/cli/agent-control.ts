@@ -4,6 +4,7 @@
  * its socket; `stop` asks it over the socket and waits for its process to end.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { localRequest } from '../client/local-client.js';
@@ -96,7 +97,9 @@ export async function stopDaemon(home: string, progress: (text: string) => void)
   try {
     await localRequest({ home, timeoutMs: 5_000 }, LOCAL_ROUTES.shutdown);
   } catch {
-    // The socket is gone or stuck: the signal does the same.
+    // The socket is gone or stuck: the signal does the same, but only to a cmdop daemon (a
+    // stale pid file may name a process that reused the number).
+    if (!isCmdopDaemon(pid)) return { was_running: false };
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
@@ -117,6 +120,18 @@ export async function stopDaemon(home: string, progress: (text: string) => void)
     await sleep(100);
   }
   return { was_running: true, pid };
+}
+
+/** Whether `pid` runs `cmdop agent start` (Linux /proc; elsewhere assumed so). */
+function isCmdopDaemon(pid: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return process.platform !== 'linux';
+  }
+  const args = cmdline.split('\0');
+  return args.includes('agent') && args.includes('start') && args.includes('--foreground');
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,6 +3,7 @@
  * daemon still audits them) or to a peer, through this host's mTLS client and the peer's gate.
  * Both answer in the local API's shape.
  */
+import { CmdopError } from '../errors.js';
 import type { Caller } from '../gate/caller.js';
 import type { GateDecision } from '../gate/types.js';
 import type { ExecuteCommandResult } from '../tools/execute-command.js';
@@ -37,6 +38,22 @@ export async function callLocally(deps: GateDeps, caller: Caller, hostName: stri
 
 export async function callPeer(peers: PeerDirectory, call: CallRequest, signal: AbortSignal): Promise<CallReply> {
   const { client, name } = await peers.client(call.host);
+  try {
+    return await callThrough(client, name, call, signal);
+  } catch (error) {
+    // "ExecuteCommand on 10.0.0.5:8470 is unreachable" does not say which host that was.
+    if (error instanceof CmdopError && error.code === 'unavailable') {
+      throw new CmdopError('unavailable', `${name} is unreachable (${error.message})`, {
+        cause: error,
+        hint: error.hint ?? `Check that ${name}'s daemon runs (cmdop agent status there), or see \`cmdop peers list\`.`,
+        ...(error.details === undefined ? {} : { details: error.details }),
+      });
+    }
+    throw error;
+  }
+}
+
+async function callThrough(client: Awaited<ReturnType<PeerDirectory['client']>>['client'], name: string, call: CallRequest, signal: AbortSignal): Promise<CallReply> {
   switch (call.tool) {
     case 'execute_command': {
       const r = await client.executeCommand({ command: call.request.command, ...optional('cwd', call.request.cwd), ...optional('timeout_ms', call.request.timeout_ms) }, { signal });
