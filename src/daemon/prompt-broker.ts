@@ -9,17 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { CmdopError } from '../errors.js';
 import type { AnswerReply, AnswerRequest, AnswerScope, OperatorEvent, PendingPrompt, PromptOutcome } from '../transport/local-api.js';
 
-/** What the gate hands over for one ask: who calls, what, and what asked. */
-export interface PromptInput {
-  readonly caller_host: string;
-  readonly caller_principal: string;
-  readonly tool: string;
-  readonly operation: string | null;
-  readonly target: string;
-  /** The rule as written, or `mode default` / `mode strict`. */
-  readonly asked_by: string;
-  readonly reason: string;
-}
+/** What the gate hands over for one ask: who calls, what, and what asked; the broker adds id and times. */
+export type PromptInput = Omit<PendingPrompt, 'id' | 'created_at' | 'expires_at'>;
 
 /**
  * Who settled a prompt: an `operator` answered (allow or deny); the `timeout` passed; or
