@@ -127,7 +127,7 @@ export async function gatedCall<R>(
   } catch (error) {
     deps.log.error('the audit log cannot be written; the call is refused', { error });
     throw new CmdopError('internal', 'the receiving host cannot write its audit log, so nothing ran', {
-      hint: 'The operator of that host must fix its audit log (disk full? permissions?) and restart the daemon.',
+      hint: 'The operator of that host must make its audit log writable again (disk full? permissions?); calls run again within seconds of that.',
       details: { stage: 'audit' },
     });
   }
