@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { openHostContext } from '../../src/cli/host-context.js';
+import { requireUnlocked } from '../../src/cli/password-guard.js';
 import { setConfigValue, type ConfigChange } from '../../src/config/config-file.js';
 
 export default class ConfigSet extends BaseCommand {
@@ -15,6 +16,7 @@ export default class ConfigSet extends BaseCommand {
   async run(): Promise<ConfigChange> {
     const { args } = await this.parse(ConfigSet);
     const context = await openHostContext();
+    await requireUnlocked(context.cmdopHome);
     const change = await setConfigValue(context.cmdopHome, args.key, args.value);
     if (!this.jsonEnabled()) this.log(change.changed ? `${change.key}: ${String(change.previous)} -> ${String(change.value)}` : `${change.key} is already ${String(change.value)}; nothing changed`);
     return change;

@@ -1,4 +1,6 @@
 import { Args, Flags, type Interfaces } from '@oclif/core';
+import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { BaseCommand, toCmdopError } from '../../src/cli/base-command.js';
 import { createClient, EXEC_GRACE_MS, shellExitCode } from '../../src/client/index.js';
 import { CmdopError } from '../../src/errors.js';
@@ -56,6 +58,8 @@ export default class ConnectExec extends BaseCommand {
     this.target = { host: args.host, command: null };
     const command = commandLine(this.argv, argv.length, args.command);
     this.target = { host: args.host, command };
+    // With a machine password set, only an unlocked CLI may call hosts.
+    await requireUnlocked(resolveCmdopHome());
     const client = createClient();
     const timeoutMs = flags.timeout * 1000;
     const reply = await client.exec(args.host, command, {

@@ -1,4 +1,6 @@
 import { Args } from '@oclif/core';
+import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { createClient } from '../../src/client/index.js';
 import type { ListDirOutput, WireGateDecision } from '../../src/transport/local-api.js';
@@ -19,6 +21,7 @@ export default class ConnectLs extends BaseCommand {
 
   async run(): Promise<LsResult> {
     const { args } = await this.parse(ConnectLs);
+    await requireUnlocked(resolveCmdopHome());
     const reply = await createClient().listDir(args.host, args.path);
     const result: LsResult = { hostname: reply.hostname, ...reply.result, decision: reply.decision };
     if (!this.jsonEnabled()) {

@@ -1,4 +1,6 @@
 import { writeFile } from 'node:fs/promises';
+import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { createClient } from '../../src/client/index.js';
@@ -41,6 +43,7 @@ export default class ConnectRead extends BaseCommand {
 
   async run(): Promise<ReadResult> {
     const { args, flags } = await this.parse(ConnectRead);
+    await requireUnlocked(resolveCmdopHome());
     const reply = await createClient().readFile(args.host, args.path, {
       ...(flags.offset === undefined ? {} : { offset: flags.offset }),
       ...(flags.length === undefined ? {} : { length: flags.length }),

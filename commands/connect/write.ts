@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { createClient } from '../../src/client/index.js';
@@ -34,6 +36,7 @@ export default class ConnectWrite extends BaseCommand {
     const { args, flags } = await this.parse(ConnectWrite);
     const mode = flags.mode === undefined ? undefined : parseMode(flags.mode);
     const content = flags.from === undefined || flags.from === '-' ? await readStdin() : await readLocal(flags.from);
+    await requireUnlocked(resolveCmdopHome());
     const reply = await createClient().writeFile(args.host, args.path, content, mode === undefined ? {} : { mode });
     const result: WriteResult = { hostname: reply.hostname, ...reply.result, decision: reply.decision };
     if (!this.jsonEnabled()) this.log(`${result.created ? 'created' : 'replaced'} ${result.hostname}:${result.path} (${result.bytes} bytes)`);

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/config-file.js';
 import { addRule, revokeRule, setMode, updatePermissions, type PermissionsDoc } from '../config/permissions-file.js';
 import type { Mode, RuleEffect } from '../gate/types.js';
 import { openHostContext, refuseBrokenTests } from './host-context.js';
+import { requireUnlocked } from './password-guard.js';
 
 export interface RuleChangeResult {
   readonly action: 'add' | 'revoke' | 'mode';
@@ -20,6 +21,8 @@ export interface RuleChangeResult {
 
 async function change(mutate: (doc: PermissionsDoc) => PermissionsDoc): Promise<string> {
   const context = await openHostContext();
+  // With a machine password set, only an unlocked CLI may change the rules.
+  await requireUnlocked(context.cmdopHome);
   const config = await loadConfig(context.cmdopHome);
   await updatePermissions(context.cmdopHome, mutate, { validate: refuseBrokenTests(context, config) });
   return `${context.cmdopHome}/permissions.yaml`;

@@ -123,6 +123,25 @@ describe('cmdop password', () => {
   });
 });
 
+describe('a locked machine', () => {
+  it('may not change rules or settings, or call hosts, until unlocked', async () => {
+    expect((await cmdop(['password', 'set'], `${PASSWORD}\n`)).code).toBe(0);
+    const allow = await cmdop(['permissions', 'allow', 'execute_command(git status)']);
+    expect(allow.code).toBe(3);
+    expect(allow.stderr).toMatch(/locked/);
+    expect(existsSync(join(home, 'permissions.yaml'))).toBe(false);
+    expect((await cmdop(['permissions', 'mode', 'bypass'])).code).toBe(3);
+    expect((await cmdop(['config', 'set', 'permissions.enabled', 'false'])).code).toBe(3);
+    const exec = await cmdop(['connect', 'exec', 'somehost', '--json', '--', 'true']);
+    expect(exec.code).toBe(3);
+    expect(json(exec)).toMatchObject({ ran: false });
+    // Reading stays open.
+    expect((await cmdop(['permissions', 'list'])).code).toBe(0);
+    expect((await cmdop(['password', 'unlock'], `${PASSWORD}\n`)).code).toBe(0);
+    expect((await cmdop(['permissions', 'allow', 'execute_command(git status)'])).code).toBe(0);
+  });
+});
+
 describe('readPasswords', () => {
   it('on a terminal: shows each prompt, echoes nothing, honours backspace, Ctrl-U and restores the mode', async () => {
     const input = Object.assign(new PassThrough(), { isTTY: true, modes: [] as boolean[] });
