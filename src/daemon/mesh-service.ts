@@ -5,7 +5,7 @@
 import { CmdopError } from '../errors.js';
 import type { HostIdentity } from '../identity/host-cert.js';
 import { signHostCsr } from '../identity/host-cert.js';
-import { createJoinTokenStore, joinTokensPath, parseJoinToken, redeemJoinToken } from '../identity/join-token.js';
+import { checkJoinToken, createJoinTokenStore, joinTokensPath, parseJoinToken, redeemJoinToken } from '../identity/join-token.js';
 import { loadCa, tlsDir } from '../identity/workspace-ca.js';
 import type { MeshHandler, RemoteCaller } from '../transport/mesh-handler.js';
 import type { GateDeps } from './gated-call.js';
@@ -88,6 +88,10 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
     join: (request) => {
       const run = async (): Promise<Awaited<ReturnType<MeshHandler['join']>>> => {
         const ca = await requireCa('admit new hosts');
+        const tokens = createJoinTokenStore(joinTokensPath(deps.home));
+        // Nothing about the workspace (such as which names are taken) is told to a caller
+        // without a valid token.
+        await checkJoinToken(tokens, request.token);
         const name = request.host_name.toLowerCase();
         if (RESERVED_NAMES.has(name) || (await peers.isTaken(name)) || (await issuedNames(deps.home)).has(name)) {
           throw new CmdopError('denied', `the host name "${name}" is already taken in workspace "${ca.name}"`, {
@@ -97,7 +101,7 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
         }
         // The request is checked (and signed) before the token is used up by it.
         const certPem = await signHostCsr(ca, request.csr_pem, { hostName: name });
-        await redeemJoinToken(createJoinTokenStore(joinTokensPath(deps.home)), request.token);
+        await redeemJoinToken(tokens, request.token);
         await recordIssued(deps.home, name);
         await peers.registerJoined(name);
         deps.log.info('a host joined the workspace', { host: name });

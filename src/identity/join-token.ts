@@ -211,30 +211,46 @@ export async function redeemJoinToken(store: JoinTokenStore, token: string, now:
   const { claims, payload, secret } = splitToken(token);
   const presentedHash = Buffer.from(hashSecret(payload, secret), 'hex');
   await store.update((records) => {
-    const index = records.findIndex((record) => record.id === claims.id);
-    const record = records[index];
-    // The secret is checked before anything else is revealed about the token's state.
-    if (record === undefined || !timingSafeEqual(Buffer.from(record.secretHash, 'hex'), presentedHash)) {
-      throw new CmdopError('denied', 'the join token is not one this workspace issued', {
-        hint: 'Check that you copied the whole token, or ask for a new one with `cmdop workspace invite` on the CA host.',
-      });
-    }
-    if (record.used) {
-      throw new CmdopError('denied', `the join token was already used${record.usedAt === undefined ? '' : ` at ${record.usedAt}`}; each token joins one host once`, {
-        hint: 'Ask for a new token with `cmdop workspace invite` on the CA host.',
-        details: { id: record.id },
-      });
-    }
-    if (now.getTime() >= Date.parse(record.expiresAt)) {
-      throw new CmdopError('denied', `the join token expired at ${record.expiresAt}`, {
-        hint: 'Ask for a new token with `cmdop workspace invite` on the CA host.',
-        details: { id: record.id, expiresAt: record.expiresAt },
-      });
-    }
-    const used: JoinTokenRecord = { ...record, used: true, usedAt: now.toISOString() };
+    const index = checkRecord(records, claims.id, presentedHash, now);
+    const used: JoinTokenRecord = { ...(records[index] as JoinTokenRecord), used: true, usedAt: now.toISOString() };
     return records.map((each, i) => (i === index ? used : each));
   });
   return { id: claims.id, claims };
+}
+
+/**
+ * Checks a join token as {@link redeemJoinToken} does, without using it up: the CA host checks
+ * a token before it says anything else about the request (such as whether a name is taken).
+ */
+export async function checkJoinToken(store: JoinTokenStore, token: string, now: Date = new Date()): Promise<JoinTokenClaims> {
+  const { claims, payload, secret } = splitToken(token);
+  checkRecord(await store.list(), claims.id, Buffer.from(hashSecret(payload, secret), 'hex'), now);
+  return claims;
+}
+
+/** The index of the token's record if it may join at `now`; CmdopError('denied') saying why not. */
+function checkRecord(records: readonly JoinTokenRecord[], id: string, presentedHash: Buffer, now: Date): number {
+  const index = records.findIndex((record) => record.id === id);
+  const record = records[index];
+  // The secret is checked before anything else is revealed about the token's state.
+  if (record === undefined || !timingSafeEqual(Buffer.from(record.secretHash, 'hex'), presentedHash)) {
+    throw new CmdopError('denied', 'the join token is not one this workspace issued', {
+      hint: 'Check that you copied the whole token, or ask for a new one with `cmdop workspace invite` on the CA host.',
+    });
+  }
+  if (record.used) {
+    throw new CmdopError('denied', `the join token was already used${record.usedAt === undefined ? '' : ` at ${record.usedAt}`}; each token joins one host once`, {
+      hint: 'Ask for a new token with `cmdop workspace invite` on the CA host.',
+      details: { id: record.id },
+    });
+  }
+  if (now.getTime() >= Date.parse(record.expiresAt)) {
+    throw new CmdopError('denied', `the join token expired at ${record.expiresAt}`, {
+      hint: 'Ask for a new token with `cmdop workspace invite` on the CA host.',
+      details: { id: record.id, expiresAt: record.expiresAt },
+    });
+  }
+  return index;
 }
 
 interface SplitToken {

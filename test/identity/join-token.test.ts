@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  checkJoinToken,
   createJoinTokenStore,
   joinTokensPath,
   mintJoinToken,
@@ -118,6 +119,19 @@ describe('join-token store and redeemJoinToken', () => {
 
     const replay = await refusal('denied', () => redeemJoinToken(store, token.token, new Date(NOW.getTime() + 120_000)));
     expect(replay.message).toMatch(/already used at 2030-06-01T12:01:00.000Z/);
+  });
+
+  it('checkJoinToken checks like redeem but uses nothing up', async () => {
+    const token = await minted();
+    expect((await checkJoinToken(store, token.token, NOW)).id).toBe(token.id);
+    expect((await checkJoinToken(store, token.token, NOW)).id).toBe(token.id);
+    expect((await store.list())[0]?.used).toBe(false);
+    const forged = token.token.replace(secretOf(token.token), randomBytes(32).toString('base64url'));
+    expect((await refusal('denied', () => checkJoinToken(store, forged, NOW))).message).toBe('the join token is not one this workspace issued');
+    await redeemJoinToken(store, token.token, NOW);
+    expect((await refusal('denied', () => checkJoinToken(store, token.token, NOW))).message).toMatch(/already used/);
+    const late = await minted({ ttlMs: 60_000 });
+    await refusal('denied', () => checkJoinToken(store, late.token, new Date(NOW.getTime() + 60_000)));
   });
 
   it('refuses an expired token, saying when it expired', async () => {

@@ -77,8 +77,13 @@ describe('joining and the roster', () => {
       expect(taken.code).toBe(3);
       expect(taken.stderr).toMatch(/already taken/);
       expect(existsSync(join(delta.home, 'tls'))).toBe(false);
-      // A forged secret: the last part of the token changed.
+      // A forged secret: the last part of the token changed. Refused as a token, before the
+      // name (taken or not) is looked at: nothing about the workspace is told to it.
       const forged = `${invite.body.token.slice(0, -4)}AAAA`;
+      const probe = await delta.run(['join', forged, '--server', alpha.address, '--name', 'beta']);
+      expect(probe.code).toBe(3);
+      expect(probe.stderr).toMatch(/not one this workspace issued/);
+      expect(probe.stderr).not.toMatch(/taken/);
       const bad = await delta.run(['join', forged, '--server', alpha.address, '--name', 'delta']);
       expect(bad.code).toBe(3);
       expect(existsSync(join(delta.home, 'tls'))).toBe(false);
