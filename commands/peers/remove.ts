@@ -5,7 +5,7 @@ import { removePeer, type RosterRecord } from '../../src/daemon/roster.js';
 
 export default class PeersRemove extends BaseCommand {
   static override summary = "Remove a host's manual entry (or, with none, its roster entry).";
-  static override description = 'A host still in the workspace comes back in the roster at its next announce.';
+  static override description = 'A host still in the workspace comes back in the roster at its next announce; to evict one, run `cmdop workspace revoke HOST` on the CA host.';
   static override examples = ['<%= config.bin %> peers remove build-2', '<%= config.bin %> peers remove build-2 --json'];
   static override args = { name: Args.string({ required: true, ignoreStdin: true, description: 'The host name.' }) };
 

@@ -1,7 +1,9 @@
 /**
  * This host's side of the Mesh service: every tool call gated and audited as its verified
- * caller; workspace membership (join, renew, announce, roster) answered by the CA host.
+ * caller; workspace membership (join, renew, announce, roster) answered by the CA host. A caller
+ * whose host was revoked from the workspace is refused before anything else, and audited.
  */
+import { createAuditRecord } from '../audit/audit-record.js';
 import { CmdopError } from '../errors.js';
 import type { HostIdentity } from '../identity/host-cert.js';
 import { signHostCsr } from '../identity/host-cert.js';
@@ -12,6 +14,7 @@ import type { GateDeps } from './gated-call.js';
 import type { Membership } from './membership.js';
 import { issuedNames, recordIssued } from './issued-names.js';
 import type { PeerDirectory } from './peer-directory.js';
+import { createRefusalWindow } from './refusal-log.js';
 import { RESERVED_NAMES } from './workspace.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
 
@@ -53,6 +56,41 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
     }
   };
 
+  // Calls from revoked hosts are refused before the gate. The gRPC server audits only the
+  // refusals it makes itself, so these are audited here, at most one line a minute per host and
+  // method: a revoked host keeps announcing every few seconds, and that must not hide the line
+  // of the one call that tried to run a tool.
+  const revokedRefusals = createRefusalWindow();
+  const refuseRevoked = async (caller: RemoteCaller, tool: string): Promise<void> => {
+    if (!(await peers.isRevoked(caller.host))) return;
+    const reason = `refused before the gate: the host ${caller.host} was revoked from this workspace`;
+    const { write, suppressed } = revokedRefusals.admit(`${caller.host}/${tool}`);
+    if (write) {
+      const more = suppressed > 0 ? ` (${suppressed} more ${tool} calls refused from this host in the minute before, not written one by one)` : '';
+      try {
+        await deps.audit().append(
+          createAuditRecord({
+            decision: 'deny',
+            tool,
+            target: '',
+            mode: 'default',
+            source: 'identity',
+            reason: `${reason}${more}`,
+            hostname: caller.host,
+            user: `host:${caller.host}`,
+            input: { method: tool },
+          }),
+        );
+      } catch (error) {
+        deps.log.error('could not audit a refused call', { error });
+      }
+    }
+    throw new CmdopError('denied', reason, {
+      hint: 'Its certificate is no longer accepted in this workspace; it cannot join again under this name.',
+      details: { stage: 'authentication', host: caller.host },
+    });
+  };
+
   const requireCa = async (what: string): Promise<NonNullable<Awaited<ReturnType<typeof loadCa>>>> => {
     const ca = membership.is_ca ? await loadCa(tlsDir(deps.home)) : undefined;
     if (ca === undefined) {
@@ -64,27 +102,38 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
   };
 
   return {
-    ping: () => Promise.resolve({ host_name: deps.self.host, version: options.version }),
-    executeCommand: (caller, request, ctx) =>
-      limited(caller, async () => {
+    ping: async (caller) => {
+      await refuseRevoked(caller, 'ping');
+      return { host_name: deps.self.host, version: options.version };
+    },
+    executeCommand: async (caller, request, ctx) => {
+      await refuseRevoked(caller, 'execute_command');
+      return limited(caller, async () => {
         const r = await runExecute(deps, caller, request, ctx.signal);
         return { ...r.result, decision: r.decision };
-      }),
-    readFile: (caller, request, ctx) =>
-      limited(caller, async () => {
+      });
+    },
+    readFile: async (caller, request, ctx) => {
+      await refuseRevoked(caller, 'read_file');
+      return limited(caller, async () => {
         const r = await runRead(deps, caller, request, ctx.signal);
         return { ...r.result, decision: r.decision };
-      }),
-    writeFile: (caller, request, ctx) =>
-      limited(caller, async () => {
+      });
+    },
+    writeFile: async (caller, request, ctx) => {
+      await refuseRevoked(caller, 'write_file');
+      return limited(caller, async () => {
         const r = await runWrite(deps, caller, request, ctx.signal);
         return { ...r.result, decision: r.decision };
-      }),
-    listDir: (caller, request, ctx) =>
-      limited(caller, async () => {
+      });
+    },
+    listDir: async (caller, request, ctx) => {
+      await refuseRevoked(caller, 'list_dir');
+      return limited(caller, async () => {
         const r = await runList(deps, caller, request, ctx.signal);
         return { ...r.result, decision: r.decision };
-      }),
+      });
+    },
     join: (request) => {
       const run = async (): Promise<Awaited<ReturnType<MeshHandler['join']>>> => {
         const ca = await requireCa('admit new hosts');
@@ -127,12 +176,19 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
       return result;
     },
     renew: async (caller, request) => {
+      await refuseRevoked(caller, 'renew');
       const ca = await requireCa('renew certificates');
       const certPem = await signHostCsr(ca, request.csr_pem, { hostName: caller.host });
       deps.log.info('renewed a host certificate', { host: caller.host });
       return { cert_pem: certPem };
     },
-    announce: async (caller, request) => ({ peers: await peers.recordAnnounce(caller.host, request.address) }),
-    roster: async () => ({ peers: await peers.roster() }),
+    announce: async (caller, request) => {
+      await refuseRevoked(caller, 'announce');
+      return { peers: await peers.recordAnnounce(caller.host, request.address), revoked: await peers.revoked() };
+    },
+    roster: async (caller) => {
+      await refuseRevoked(caller, 'roster');
+      return { peers: await peers.roster(), revoked: await peers.revoked() };
+    },
   };
 }

@@ -4,6 +4,10 @@
  * CA host records announces and answers with what it knows. A host is online while it has been
  * heard from within three intervals, so a host that stops is seen offline and a host that moves
  * or restarts is found again at its next announce.
+ *
+ * The directory also knows which hosts were revoked from the workspace: on the CA host from the
+ * file `cmdop workspace revoke` writes, on a joined host from the CA host's latest announce reply
+ * (kept in the same file, so a restart keeps it). Revoked hosts are left out of every roster.
  */
 import { CmdopError } from '../errors.js';
 import type { HostIdentity } from '../identity/host-cert.js';
@@ -12,6 +16,7 @@ import type { PeerEntry } from '../transport/local-api.js';
 import type { RosterEntry } from '../transport/mesh-handler.js';
 import type { AgentLog } from './agent-log.js';
 import type { Membership } from './membership.js';
+import { cacheRevoked, currentRevokedNames } from './revoked-names.js';
 import { lookupPeer, mergeLearnt, readRoster, updateRoster, type RosterRecord } from './roster.js';
 
 export type RosterView = RosterEntry;
@@ -27,6 +32,10 @@ export interface PeerDirectory {
   recordAnnounce(name: string, address: string): Promise<RosterView[]>;
   /** CA host: the roster as peers see it. */
   roster(): Promise<RosterView[]>;
+  /** Whether `name` was revoked from the workspace (as far as this host knows); CmdopError('config') when the list is damaged. */
+  isRevoked(name: string): Promise<boolean>;
+  /** The host names revoked from the workspace, sorted. */
+  revoked(): Promise<string[]>;
   /** CA host: a host that just joined, not yet announced. */
   registerJoined(name: string): Promise<void>;
   /** Whether `name` is taken in the workspace (as far as this host knows). */
@@ -70,7 +79,8 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
 
   const rosterView = async (): Promise<RosterView[]> => {
     const now = Date.now();
-    const records = (await readRoster(home)).filter((r) => r.source === 'roster');
+    const revoked = await currentRevokedNames(home);
+    const records = (await readRoster(home)).filter((r) => r.source === 'roster' && !revoked.has(r.name));
     const view: RosterView[] = [{ name: self, address: selfAddress, last_seen: new Date(now).toISOString(), online: true }];
     for (const r of records) {
       if (r.name === self || r.address === '') continue;
@@ -86,11 +96,14 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
       const client = clientFor(membership.ca_host_name, address);
       const reply = await client.announce({ address: selfAddress }, { timeoutMs: Math.min(10_000, options.announceIntervalMs * 2) });
       lastCaContact = Date.now();
-      learnt = new Map(reply.peers.map((p) => [p.name, p.online]));
+      // The revoked list first: a host the CA host revoked is refused here from the next call.
+      if (reply.revoked.length > 0) await cacheRevoked(home, reply.revoked);
+      const revoked = new Set(reply.revoked);
+      learnt = new Map(reply.peers.filter((p) => !revoked.has(p.name)).map((p) => [p.name, p.online]));
       await updateRoster(home, (records) =>
         mergeLearnt(
           records,
-          reply.peers.map((p) => ({ name: p.name, address: p.address ?? '', last_seen: p.last_seen === undefined || p.last_seen === '' ? null : p.last_seen })),
+          reply.peers.filter((p) => !revoked.has(p.name)).map((p) => ({ name: p.name, address: p.address ?? '', last_seen: p.last_seen === undefined || p.last_seen === '' ? null : p.last_seen })),
           self,
         ),
       );
@@ -120,8 +133,9 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     async list() {
       const now = Date.now();
       const records = await readRoster(home);
+      const revoked = await currentRevokedNames(home);
       const entries: PeerEntry[] = [{ name: self, address: selfAddress, online: true, last_seen: new Date(now).toISOString(), source: 'self' }];
-      const names = [...new Set(records.map((r) => r.name))].filter((n) => n !== self).sort();
+      const names = [...new Set(records.map((r) => r.name))].filter((n) => n !== self && !revoked.has(n)).sort();
       for (const name of names) {
         const r = lookupPeer(records, name);
         if (r === undefined) continue;
@@ -165,6 +179,9 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
       if (!membership.is_ca) {
         throw new CmdopError('denied', `${self} is not the CA host of this workspace; announce to ${membership.ca_host_name}`);
       }
+      if ((await currentRevokedNames(home)).has(name)) {
+        throw new CmdopError('denied', `refused before the gate: the host ${name} was revoked from this workspace`, { details: { stage: 'authentication' } });
+      }
       heard.set(name, Date.now());
       const iso = new Date().toISOString();
       await updateRoster(home, (records) => {
@@ -174,6 +191,12 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
       return rosterView();
     },
     roster: rosterView,
+    async isRevoked(name) {
+      return (await currentRevokedNames(home)).has(name.toLowerCase());
+    },
+    async revoked() {
+      return [...(await currentRevokedNames(home))].sort();
+    },
     async registerJoined(name) {
       await updateRoster(home, (records) => [...records.filter((r) => !(r.name === name && r.source === 'roster')), { name, address: '', last_seen: null, source: 'roster' }]);
     },

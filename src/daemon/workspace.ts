@@ -13,7 +13,8 @@ import { createJoinTokenStore, joinTokensPath, mintJoinToken, parseJoinToken, va
 import { createWorkspaceCa, loadCa, saveCa, tlsDir } from '../identity/workspace-ca.js';
 import { joinWorkspace } from '../transport/grpc-client.js';
 import { loadMembership, saveMembership, type Membership } from './membership.js';
-import { recordIssued } from './issued-names.js';
+import { issuedNames, recordIssued } from './issued-names.js';
+import { recordRevoked } from './revoked-names.js';
 import { updateRoster } from './roster.js';
 
 /** This machine's host name as a valid cmdop host name (one DNS label, lower case). */
@@ -152,4 +153,51 @@ async function refuseIfMember(home: string): Promise<void> {
       hint: 'Use another CMDOP_HOME for another host, or move the tls/ folder and workspace.json away to leave the workspace.',
     });
   }
+}
+
+export interface RevokeResult {
+  readonly host: string;
+  /** When the host was revoked (earlier, when it already was). */
+  readonly revoked_at: string;
+  /** False when the host had already been revoked; nothing changed then. */
+  readonly newly_revoked: boolean;
+  /** Whether a roster entry of the host was removed. */
+  readonly removed_from_roster: boolean;
+}
+
+/**
+ * CA host: revokes `name` from the workspace. The name is recorded as revoked (the CA daemon
+ * and, through announce replies, every other daemon refuse its calls from then on) and taken
+ * out of the roster; it stays issued, so nobody can join under it again.
+ */
+export async function revokeFromWorkspace(home: string, name: string): Promise<RevokeResult> {
+  const ca = await loadCa(tlsDir(home));
+  const membership = await loadMembership(home);
+  if (ca === undefined || membership?.is_ca !== true) {
+    throw new CmdopError('config', 'this host does not hold the workspace CA, so it cannot revoke hosts', {
+      hint: 'Run `cmdop workspace revoke HOST` on the CA host of the workspace.',
+    });
+  }
+  const host = name.toLowerCase();
+  if (!isValidHostName(host)) {
+    throw new CmdopError('invalid_input', `${JSON.stringify(name)} is not a valid host name`, { hint: 'Give the name the host joined with, as `cmdop peers list` shows it.' });
+  }
+  if (host === membership.host_name) {
+    throw new CmdopError('invalid_input', `${host} is the CA host of this workspace and cannot revoke itself`, {
+      hint: 'Revoke other hosts only; to retire the CA host, start a new workspace with `cmdop workspace init` elsewhere.',
+    });
+  }
+  if (!(await issuedNames(home)).has(host)) {
+    throw new CmdopError('not_found', `no host named ${host} ever joined workspace "${ca.name}"`, {
+      hint: 'See the hosts with `cmdop peers list`.',
+      details: { host },
+    });
+  }
+  const recorded = await recordRevoked(home, host);
+  let removed = false;
+  await updateRoster(home, (records) => {
+    removed = records.some((r) => r.name === host);
+    return removed ? records.filter((r) => r.name !== host) : undefined;
+  });
+  return { host, revoked_at: recorded.revoked_at, newly_revoked: recorded.added, removed_from_roster: removed };
 }

@@ -119,12 +119,14 @@ export interface RosterEntry {
   readonly online: boolean;
 }
 
-/** The roster: every host the answering host knows of. */
+/** The roster: every host the answering host knows of, and the hosts revoked from the workspace. */
 export interface RosterReply {
   readonly peers: readonly RosterEntry[];
+  /** Host names revoked from the workspace (valid, lower case, at most 10 000): every host refuses their calls. */
+  readonly revoked: readonly string[];
 }
 
-/** The answer to Announce: the roster after the announcement. */
+/** The answer to Announce: the roster after the announcement, and the revoked host names. */
 export type AnnounceReply = RosterReply;
 
 /** How the receiver's gate decided a call that ran. */

@@ -103,6 +103,9 @@ function isHostPort(value: string): boolean {
 const hostName = z.string().refine(isValidHostName, 'not a valid host name (one DNS label: letters, digits, inner hyphens, 1 to 63 characters)');
 const hostPort = z.string().refine(isHostPort, 'not a HOST:PORT address with a port from 1 to 65535');
 const optionalHostPort = z.string().refine((value) => value === '' || isHostPort(value), 'neither empty nor a HOST:PORT address with a port from 1 to 65535');
+/** Most revoked host names a roster reply may carry. */
+const MAX_REVOKED = 10_000;
+const revokedNames = z.array(hostName).max(MAX_REVOKED);
 const optionalTime = z.union([z.literal(''), z.string().datetime({ offset: true })]);
 
 const DECISIONS = ['allow', 'deny', 'ask'] as const;
@@ -185,9 +188,9 @@ const schemas: { readonly [M in MessageName]: Schema<M> } = {
   RenewRequest: z.object({ csr_pem: pemBlock('CERTIFICATE REQUEST', 'csr_pem') }),
   RenewResponse: z.object({ cert_pem: pemBlock('CERTIFICATE', 'cert_pem') }),
   AnnounceRequest: z.object({ address: hostPort }),
-  AnnounceResponse: z.object({ peers: z.array(rosterEntrySchema) }),
+  AnnounceResponse: z.object({ peers: z.array(rosterEntrySchema), revoked: revokedNames }),
   RosterRequest: z.object({}),
-  RosterResponse: z.object({ peers: z.array(rosterEntrySchema) }),
+  RosterResponse: z.object({ peers: z.array(rosterEntrySchema), revoked: revokedNames }),
   RosterEntry: rosterEntrySchema,
 };
 
@@ -255,8 +258,16 @@ function fromWireRosterEntry(entry: WireMessage<'RosterEntry'>): RosterEntry {
   });
 }
 
-function fromWireRoster(wire: { readonly peers: readonly WireMessage<'RosterEntry'>[] }): RosterReply {
-  return Object.freeze({ peers: Object.freeze(wire.peers.map(fromWireRosterEntry)) });
+function toWireRoster(reply: RosterReply): WireMessage<'RosterResponse'> {
+  return { peers: reply.peers.map(toWireRosterEntry), revoked: [...reply.revoked] };
+}
+
+function fromWireRoster(wire: WireMessage<'RosterResponse'>): RosterReply {
+  return Object.freeze({
+    peers: Object.freeze(wire.peers.map(fromWireRosterEntry)),
+    // Host names compare case-insensitively and are certified in lower case.
+    revoked: Object.freeze([...new Set(wire.revoked.map((name) => name.toLowerCase()))]),
+  });
 }
 
 /** The four conversions of one method, each between already typed values. */
@@ -421,13 +432,13 @@ export const CODECS: { readonly [M in MeshMethod]: MethodCodec<M> } = {
   Announce: codec('Announce', {
     toWireRequest: (request) => ({ address: request.address }),
     fromWireRequest: (wire) => Object.freeze({ address: wire.address }),
-    toWireResponse: (reply) => ({ peers: reply.peers.map(toWireRosterEntry) }),
+    toWireResponse: toWireRoster,
     fromWireResponse: fromWireRoster,
   }),
   Roster: codec('Roster', {
     toWireRequest: () => ({}),
     fromWireRequest: () => Object.freeze({}),
-    toWireResponse: (reply) => ({ peers: reply.peers.map(toWireRosterEntry) }),
+    toWireResponse: toWireRoster,
     fromWireResponse: fromWireRoster,
   }),
 };

@@ -28,8 +28,8 @@ export const SCALAR_TYPES: readonly ScalarType[] = ['string', 'bytes', 'bool', '
 
 /**
  * Every message of `cmdop.v1`: field name → `[field number, type]`, where the type is a scalar
- * (`'string'`), a proto3 optional scalar (`'optional uint32'`), a message (`'Decision'`) or a
- * repeated message (`'repeated DirEntry'`). Add fields here and in the `.proto` together.
+ * (`'string'`), a proto3 optional scalar (`'optional uint32'`), a message (`'Decision'`), a
+ * repeated message (`'repeated DirEntry'`) or a repeated scalar (`'repeated string'`). Add fields here and in the `.proto` together.
  */
 export const WIRE_SHAPES = {
   Decision: {
@@ -127,10 +127,12 @@ export const WIRE_SHAPES = {
   },
   AnnounceResponse: {
     peers: [1, 'repeated RosterEntry'],
+    revoked: [2, 'repeated string'],
   },
   RosterRequest: {},
   RosterResponse: {
     peers: [1, 'repeated RosterEntry'],
+    revoked: [2, 'repeated string'],
   },
   RosterEntry: {
     name: [1, 'string'],
@@ -182,11 +184,13 @@ type FieldValue<S> = S extends ScalarType
   ? ScalarValues[S]
   : S extends `optional ${infer T extends ScalarType}`
     ? ScalarValues[T]
-    : S extends `repeated ${infer M extends MessageName}`
-      ? readonly WireMessage<M>[]
-      : S extends MessageName
-        ? WireMessage<S> | null
-        : never;
+    : S extends `repeated ${infer T extends ScalarType}`
+      ? readonly ScalarValues[T][]
+      : S extends `repeated ${infer M extends MessageName}`
+        ? readonly WireMessage<M>[]
+        : S extends MessageName
+          ? WireMessage<S> | null
+          : never;
 
 type OptionalKeys<M extends MessageName> = {
   [K in keyof Shape<M>]: SpecOf<M, K> extends `optional ${string}` ? K : never;

@@ -240,6 +240,9 @@ describe('Renew, Announce and Roster', () => {
     // An unknown address and a host never seen arrive as absent fields, not empty strings.
     expect(roster.peers).toEqual([announced.peers[0], { name: 'gamma', online: false }]);
     expect(Object.isFrozen(roster.peers)).toBe(true);
+    // The revoked host names travel with the roster.
+    expect(announced.revoked).toEqual([]);
+    expect(roster.revoked).toEqual(['delta']);
     expect(handler.calls.map((call) => [call.method, call.caller?.host])).toEqual([
       ['Announce', 'beta'],
       ['Announce', 'beta'],

@@ -53,8 +53,32 @@ describe('Renew and Announce requests', () => {
 
 describe('replies', () => {
   it('a roster entry with empty address and last_seen decodes to absent fields', () => {
-    const reply = CODECS.Roster.decodeResponse({ peers: [{ name: 'Beta', address: '', last_seen: '', online: false }] });
-    expect(reply).toEqual({ peers: [{ name: 'beta', online: false }] });
+    const reply = CODECS.Roster.decodeResponse({ peers: [{ name: 'Beta', address: '', last_seen: '', online: false }], revoked: [] });
+    expect(reply).toEqual({ peers: [{ name: 'beta', online: false }], revoked: [] });
+  });
+
+  it.each(['Roster', 'Announce'] as const)('%s carries the revoked host names, lower-cased, once each, frozen', (method) => {
+    const reply = CODECS[method].decodeResponse({ peers: [], revoked: ['Beta', 'gamma', 'beta'] });
+    expect(reply.revoked).toEqual(['beta', 'gamma']);
+    expect(Object.isFrozen(reply.revoked)).toBe(true);
+    expect(CODECS[method].encodeResponse({ peers: [], revoked: ['beta'] })).toEqual({ peers: [], revoked: ['beta'] });
+  });
+
+  it.each([
+    ['a name that is not a host name', ['not a host']],
+    ['an empty name', ['']],
+    ['more than 10 000 names', Array.from({ length: 10_001 }, (_, i) => `host-${i}`)],
+  ])('a revoked list with %s from the peer is internal', (_what, revoked) => {
+    expect(() => CODECS.Announce.decodeResponse({ peers: [], revoked })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+    expect(() => CODECS.Roster.decodeResponse({ peers: [], revoked })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+  });
+
+  it('a reply without the revoked list is malformed (proto-loader always fills it in)', () => {
+    expect(() => CODECS.Roster.decodeResponse({ peers: [] })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+  });
+
+  it('a handler reply with a bad revoked name is refused before it is sent', () => {
+    expect(() => CODECS.Announce.encodeResponse({ peers: [], revoked: ['no such name!'] })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
   });
 
   it.each([
@@ -62,7 +86,7 @@ describe('replies', () => {
     ['a bad address', { name: 'beta', address: 'beta', last_seen: '', online: true }],
     ['a time that is not ISO 8601', { name: 'beta', address: '', last_seen: 'yesterday', online: true }],
   ])('a roster entry with %s from the peer is internal', (_what, entry) => {
-    expect(() => CODECS.Roster.decodeResponse({ peers: [entry] })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+    expect(() => CODECS.Roster.decodeResponse({ peers: [entry], revoked: [] })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
   });
 
   it('a handler reply that does not hold together is refused before it is sent', () => {

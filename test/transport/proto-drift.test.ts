@@ -100,5 +100,8 @@ describe('mesh.proto matches wire-types.ts', () => {
     expect(read).toEqual({ path: '', offset: 0 });
     const write = meshWire().methods.WriteFile.deserializeRequest(Buffer.alloc(0));
     expect(write).toEqual({ path: '', content: Buffer.alloc(0) });
+    // A reply from a host that predates the revoked list decodes to an empty one.
+    expect(meshWire().methods.Announce.deserializeResponse(Buffer.alloc(0))).toEqual({ peers: [], revoked: [] });
+    expect(meshWire().methods.Roster.deserializeResponse(Buffer.alloc(0))).toEqual({ peers: [], revoked: [] });
   });
 });

@@ -172,9 +172,9 @@ export function createRecordingHandler(caHost?: FakeCaHost): RecordingHandler {
     announce: (caller, request, ctx) =>
       record('Announce', caller, request, ctx, () => {
         roster.set(caller.host, { name: caller.host, address: request.address, last_seen: new Date().toISOString(), online: true });
-        return { peers: [...roster.values()] };
+        return { peers: [...roster.values()], revoked: [] };
       }),
-    roster: (caller, request, ctx) => record('Roster', caller, request, ctx, () => ({ peers: [...roster.values(), { name: 'gamma', online: false }] })),
+    roster: (caller, request, ctx) => record('Roster', caller, request, ctx, () => ({ peers: [...roster.values(), { name: 'gamma', online: false }], revoked: ['delta'] })),
   };
 }
 
