@@ -9,12 +9,13 @@
  * and the secret bytes: the secret is bound to the payload it was issued with, so a key whose
  * name, fingerprint or expiry was changed is as unknown as a forged one.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CmdopError } from '../errors.js';
 import { updateStateFile } from '../config/file-lock.js';
 import { readSecureFile } from '../config/secure-file.js';
+import { hashTokenSecret, mintSecretToken, splitSecretToken } from './secret-token.js';
 import { loadCa, tlsDir } from './workspace-ca.js';
 
 /** Every API key starts with this, then a `.`. */
@@ -26,12 +27,9 @@ export const MAX_API_KEY_TTL_MS = 3650 * 24 * 60 * 60 * 1000;
 /** `last_used_at` is written at most this often per key, so verifying a key rarely writes the file. */
 export const LAST_USED_RESOLUTION_MS = 60 * 1000;
 
-const SECRET_BYTES = 32;
-const MAX_KEY_LENGTH = 2048;
 const KEY_ID = /^[0-9a-f]{32}$/;
 const SECRET_HASH = /^[0-9a-f]{64}$/;
 const KEY_NAME = /^[a-z0-9._-]{1,64}$/;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /** What a client learns from a key without verifying it. */
 export interface ApiKeyClaims {
@@ -168,12 +166,11 @@ export async function createApiKey(home: string, options: CreateApiKeyOptions): 
   const now = options.now ?? new Date();
   const expiresAt = ttlMs === undefined ? undefined : new Date(now.getTime() + ttlMs);
   const id = randomBytes(16).toString('hex');
-  const payload = Buffer.from(JSON.stringify({ v: 1, id, name, fp: ca.fingerprint, ...(expiresAt === undefined ? {} : { exp: expiresAt.getTime() }) })).toString('base64url');
-  const secret = randomBytes(SECRET_BYTES);
+  const { token: key, secretHash } = mintSecretToken(API_KEY_PREFIX, { v: 1, id, name, fp: ca.fingerprint, ...(expiresAt === undefined ? {} : { exp: expiresAt.getTime() }) });
   const record: ApiKeyRecord = {
     id,
     name,
-    secretHash: hashSecret(payload, secret),
+    secretHash,
     created_at: now.toISOString(),
     expires_at: expiresAt?.toISOString() ?? null,
     last_used_at: null,
@@ -192,7 +189,7 @@ export async function createApiKey(home: string, options: CreateApiKeyOptions): 
     }
     return serializeStore([...records, record]);
   });
-  return { key: `${API_KEY_PREFIX}.${payload}.${secret.toString('base64url')}`, id, name, expires_at: record.expires_at, ca_fingerprint: ca.fingerprint };
+  return { key, id, name, expires_at: record.expires_at, ca_fingerprint: ca.fingerprint };
 }
 
 /** Lists the keys of this CA host, oldest first, with their state at `now`; never a key or its hash. */
@@ -260,7 +257,7 @@ export async function verifyApiKey(home: string, key: string, now: Date = new Da
     throw new CmdopError('denied', error instanceof CmdopError ? error.message : 'the credential is not a cmdop API key', { cause: error, ...(hint === undefined ? {} : { hint }) });
   }
   const { claims, payload, secret } = split;
-  const presentedHash = Buffer.from(hashSecret(payload, secret), 'hex');
+  const presentedHash = Buffer.from(hashTokenSecret(payload, secret), 'hex');
   const path = apiKeysPath(home);
   const record = parseStoreFile(path, await readSecureFile(path)).find((each) => each.id === claims.id);
   // The secret is checked before anything else is revealed about the key's state.
@@ -323,31 +320,11 @@ function splitKey(key: string): SplitKey {
     new CmdopError('invalid_input', `this is not a cmdop API key: ${what}`, {
       hint: 'Copy the whole key printed by `cmdop workspace keys create` (it starts with "cmdop-key.").',
     });
-  const text = key.trim();
-  if (text.length > MAX_KEY_LENGTH) throw malformed('it is far too long');
-  const parts = text.split('.');
-  const [prefix, payload, secretText] = parts;
-  if (parts.length !== 3 || prefix !== API_KEY_PREFIX || payload === undefined || secretText === undefined) {
-    throw malformed(`expected three parts, "${API_KEY_PREFIX}.<payload>.<secret>"`);
-  }
-  if (!BASE64URL.test(payload)) throw malformed('its payload is not base64url');
-  if (!BASE64URL.test(secretText)) throw malformed('its secret is not base64url');
-  const secret = Buffer.from(secretText, 'base64url');
-  if (secret.length !== SECRET_BYTES || secret.toString('base64url') !== secretText) throw malformed(`its secret is not ${SECRET_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    throw malformed('its payload is not JSON');
-  }
+  const { payload, json, secret } = splitSecretToken(key, API_KEY_PREFIX, malformed);
   const parsed = payloadSchema.safeParse(json);
   if (!parsed.success) throw malformed('its payload does not have the fields of a version 1 key');
   const { id, name, fp, exp } = parsed.data;
   return { claims: { version: 1, id, name, caFingerprint: fp, ...(exp === undefined ? {} : { expiresAt: new Date(exp) }) }, payload, secret };
-}
-
-function hashSecret(payload: string, secret: Buffer): string {
-  return createHash('sha256').update(payload).update('.').update(secret).digest('hex');
 }
 
 function parseStoreFile(path: string, text: string | undefined): readonly ApiKeyRecord[] {

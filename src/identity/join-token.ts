@@ -9,12 +9,13 @@
  * a `.`, and the secret bytes: the secret is bound to the payload it was issued with, so a token
  * whose address, fingerprint or expiry was changed is as unknown as a forged one.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CmdopError } from '../errors.js';
 import { updateStateFile } from '../config/file-lock.js';
 import { readSecureFile } from '../config/secure-file.js';
+import { hashTokenSecret, mintSecretToken, splitSecretToken } from './secret-token.js';
 import { normalizeFingerprint } from './workspace-ca.js';
 
 /** Every join token starts with this, then a `.`. */
@@ -26,11 +27,8 @@ export const MAX_JOIN_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 /** Used and expired records are dropped from the store this long after they expire. */
 const PRUNE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
-const SECRET_BYTES = 32;
-const MAX_TOKEN_LENGTH = 2048;
 const TOKEN_ID = /^[0-9a-f]{32}$/;
 const SECRET_HASH = /^[0-9a-f]{64}$/;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const SERVER_ADDRESS = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))):([0-9]{1,5})$/;
 
 /** What the joining side learns from a token, without redeeming it. */
@@ -142,11 +140,9 @@ export function mintJoinToken(options: MintJoinTokenOptions): MintedJoinToken {
   const now = options.now ?? new Date();
   const expiresAt = new Date(now.getTime() + options.ttlMs);
   const id = randomBytes(16).toString('hex');
-  const payload = Buffer.from(JSON.stringify({ v: 1, id, fp: caFingerprint, addr: serverAddress, exp: expiresAt.getTime(), ...(options.caHostName === undefined ? {} : { ca: options.caHostName }) })).toString('base64url');
-  const secret = randomBytes(SECRET_BYTES);
-  const secretHash = hashSecret(payload, secret);
+  const { token, secretHash } = mintSecretToken(JOIN_TOKEN_PREFIX, { v: 1, id, fp: caFingerprint, addr: serverAddress, exp: expiresAt.getTime(), ...(options.caHostName === undefined ? {} : { ca: options.caHostName }) });
   return {
-    token: `${JOIN_TOKEN_PREFIX}.${payload}.${secret.toString('base64url')}`,
+    token,
     id,
     expiresAt,
     secretHash,
@@ -209,7 +205,7 @@ export function createJoinTokenStore(path: string): JoinTokenStore {
  */
 export async function redeemJoinToken(store: JoinTokenStore, token: string, now: Date = new Date()): Promise<RedeemedJoinToken> {
   const { claims, payload, secret } = splitToken(token);
-  const presentedHash = Buffer.from(hashSecret(payload, secret), 'hex');
+  const presentedHash = Buffer.from(hashTokenSecret(payload, secret), 'hex');
   await store.update((records) => {
     const index = checkRecord(records, claims.id, presentedHash, now);
     const used: JoinTokenRecord = { ...(records[index] as JoinTokenRecord), used: true, usedAt: now.toISOString() };
@@ -224,7 +220,7 @@ export async function redeemJoinToken(store: JoinTokenStore, token: string, now:
  */
 export async function checkJoinToken(store: JoinTokenStore, token: string, now: Date = new Date()): Promise<JoinTokenClaims> {
   const { claims, payload, secret } = splitToken(token);
-  checkRecord(await store.list(), claims.id, Buffer.from(hashSecret(payload, secret), 'hex'), now);
+  checkRecord(await store.list(), claims.id, Buffer.from(hashTokenSecret(payload, secret), 'hex'), now);
   return claims;
 }
 
@@ -264,23 +260,7 @@ function splitToken(token: string): SplitToken {
     new CmdopError('invalid_input', `this is not a cmdop join token: ${what}`, {
       hint: 'Copy the whole token printed by `cmdop workspace invite` (it starts with "cmdop-join.").',
     });
-  const text = token.trim();
-  if (text.length > MAX_TOKEN_LENGTH) throw malformed('it is far too long');
-  const parts = text.split('.');
-  const [prefix, payload, secretText] = parts;
-  if (parts.length !== 3 || prefix !== JOIN_TOKEN_PREFIX || payload === undefined || secretText === undefined) {
-    throw malformed(`expected three parts, "${JOIN_TOKEN_PREFIX}.<payload>.<secret>"`);
-  }
-  if (!BASE64URL.test(payload)) throw malformed('its payload is not base64url');
-  if (!BASE64URL.test(secretText)) throw malformed('its secret is not base64url');
-  const secret = Buffer.from(secretText, 'base64url');
-  if (secret.length !== SECRET_BYTES || secret.toString('base64url') !== secretText) throw malformed(`its secret is not ${SECRET_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    throw malformed('its payload is not JSON');
-  }
+  const { payload, json, secret } = splitSecretToken(token, JOIN_TOKEN_PREFIX, malformed);
   const parsed = payloadSchema.safeParse(json);
   if (!parsed.success) throw malformed('its payload does not have the fields of a version 1 token');
   let serverAddress: string;
@@ -294,10 +274,6 @@ function splitToken(token: string): SplitToken {
     payload,
     secret,
   };
-}
-
-function hashSecret(payload: string, secret: Buffer): string {
-  return createHash('sha256').update(payload).update('.').update(secret).digest('hex');
 }
 
 function parseStoreFile(path: string, text: string | undefined): readonly JoinTokenRecord[] {
