@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAuditRecord } from '../audit/audit-record.js';
 import { createAuditSink, type AuditSink } from '../audit/audit-sink.js';
 import { ensureCmdopHome, ensurePrivateDir, logsDir, runDir } from '../config/cmdop-home.js';
 import { loadConfig } from '../config/config-file.js';
@@ -35,7 +34,7 @@ import { createMeshService } from './mesh-service.js';
 import { agentLogPath, localTokenPath, pidPath, socketPath } from './paths.js';
 import { acquirePidFile } from './pid-file.js';
 import { createPeerDirectory, type PeerDirectory } from './peer-directory.js';
-import { createRefusalWindow } from './refusal-log.js';
+import { auditRefusal, createRefusalWindow } from './refusal-log.js';
 import { createPolicySource } from './policy-source.js';
 import { createPromptBroker } from './prompt-broker.js';
 import { callLocally, callPeer } from './local-calls.js';
@@ -162,7 +161,7 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
     handler: service,
     onRefused: (refused: RefusedCall) => {
       const { write, suppressed } = refusals.admit(refused.peer);
-      if (write) void auditRefusal(audit, refused, suppressed, log);
+      if (write) void auditRefusal(audit, log, { tool: toolOf(refused.method), reason: refused.reason, hostname: 'unauthenticated', user: `peer ${refused.peer}`, suppressed, from: 'address' });
     },
     onInternalError: (error: unknown, method: string) => {
       log.error('a peer call failed unexpectedly', { error, method });
@@ -329,28 +328,6 @@ function splitListen(listen: string): [string, number] {
 }
 
 /** A call refused before the gate (no or foreign certificate, malformed request) is audited as a denial. */
-async function auditRefusal(audit: AuditSink, refused: RefusedCall, suppressed: number, log: AgentLog): Promise<void> {
-  const reason = refused.reason.startsWith('refused before the gate') ? refused.reason : `refused before the gate: ${refused.reason}`;
-  const more = suppressed > 0 ? ` (${suppressed} more refused from this address in the minute before, not written one by one)` : '';
-  try {
-    await audit.append(
-      createAuditRecord({
-        decision: 'deny',
-        tool: toolOf(refused.method),
-        target: '',
-        mode: 'default',
-        source: 'identity',
-        reason: `${reason}${more}`,
-        hostname: 'unauthenticated',
-        user: `peer ${refused.peer}`,
-        input: { method: refused.method },
-      }),
-    );
-  } catch (error) {
-    log.error('could not audit a refused call', { error });
-  }
-}
-
 function toolOf(method: string): string {
   const table: Readonly<Record<string, string>> = { ExecuteCommand: 'execute_command', ReadFile: 'read_file', WriteFile: 'write_file', ListDir: 'list_dir' };
   return table[method] ?? method.toLowerCase();

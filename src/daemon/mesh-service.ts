@@ -3,7 +3,6 @@
  * caller; workspace membership (join, renew, announce, roster) answered by the CA host. A caller
  * whose host was revoked from the workspace is refused before anything else, and audited.
  */
-import { createAuditRecord } from '../audit/audit-record.js';
 import { CmdopError } from '../errors.js';
 import type { HostIdentity } from '../identity/host-cert.js';
 import { signHostCsr } from '../identity/host-cert.js';
@@ -14,7 +13,7 @@ import type { GateDeps } from './gated-call.js';
 import type { Membership } from './membership.js';
 import { issuedNames, recordIssued } from './issued-names.js';
 import type { PeerDirectory } from './peer-directory.js';
-import { createRefusalWindow } from './refusal-log.js';
+import { auditRefusal, createRefusalWindow } from './refusal-log.js';
 import { RESERVED_NAMES } from './workspace.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
 
@@ -65,26 +64,7 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
     if (!(await peers.isRevoked(caller.host))) return;
     const reason = `refused before the gate: the host ${caller.host} was revoked from this workspace`;
     const { write, suppressed } = revokedRefusals.admit(`${caller.host}/${tool}`);
-    if (write) {
-      const more = suppressed > 0 ? ` (${suppressed} more ${tool} calls refused from this host in the minute before, not written one by one)` : '';
-      try {
-        await deps.audit().append(
-          createAuditRecord({
-            decision: 'deny',
-            tool,
-            target: '',
-            mode: 'default',
-            source: 'identity',
-            reason: `${reason}${more}`,
-            hostname: caller.host,
-            user: `host:${caller.host}`,
-            input: { method: tool },
-          }),
-        );
-      } catch (error) {
-        deps.log.error('could not audit a refused call', { error });
-      }
-    }
+    if (write) await auditRefusal(deps.audit(), deps.log, { tool, reason, hostname: caller.host, user: `host:${caller.host}`, suppressed, from: 'host' });
     throw new CmdopError('denied', reason, {
       hint: 'Its certificate is no longer accepted in this workspace; it cannot join again under this name.',
       details: { stage: 'authentication', host: caller.host },

@@ -4,6 +4,10 @@
  * and rotate its history away: per caller address, the first refusal in a minute is written,
  * the rest are counted and reported with the next line written for that address.
  */
+import { createAuditRecord } from '../audit/audit-record.js';
+import type { AuditSink } from '../audit/audit-sink.js';
+import type { AgentLog } from './agent-log.js';
+
 export interface RefusalWindow {
   /** Whether to write this refusal now, and how many were left unwritten before it. */
   admit(address: string, now?: number): { write: boolean; suppressed: number };
@@ -39,4 +43,38 @@ export function createRefusalWindow(windowMs = WINDOW_MS, maxAddresses = MAX_ADD
 function hostOf(address: string): string {
   const cut = address.lastIndexOf(':');
   return cut > address.indexOf(':') ? address.slice(0, cut) : address;
+}
+
+/** One refusal before the gate, as its audit line says it. */
+export interface Refusal {
+  readonly tool: string;
+  readonly reason: string;
+  readonly hostname: string;
+  readonly user: string;
+  /** Refusals left unwritten before this one, and where they came from (`address`, `host`). */
+  readonly suppressed: number;
+  readonly from: string;
+}
+
+/** Writes a refusal's audit line; a write that fails is logged (nothing was going to run). */
+export async function auditRefusal(audit: AuditSink, log: AgentLog, refusal: Refusal): Promise<void> {
+  const reason = refusal.reason.startsWith('refused before the gate') ? refusal.reason : `refused before the gate: ${refusal.reason}`;
+  const more = refusal.suppressed > 0 ? ` (${refusal.suppressed} more refused from this ${refusal.from} in the minute before, not written one by one)` : '';
+  try {
+    await audit.append(
+      createAuditRecord({
+        decision: 'deny',
+        tool: refusal.tool,
+        target: '',
+        mode: 'default',
+        source: 'identity',
+        reason: `${reason}${more}`,
+        hostname: refusal.hostname,
+        user: refusal.user,
+        input: { method: refusal.tool },
+      }),
+    );
+  } catch (error) {
+    log.error('could not audit a refused call', { error });
+  }
 }

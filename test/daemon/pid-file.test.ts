@@ -46,18 +46,20 @@ describe('the pid file', () => {
   });
 
   it('an exited process that is not yet reaped counts as gone', async () => {
-    // `sleep 0` exits at once, but its parent has become `sleep 5`, which never reaps it: a zombie.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sleep 0.3` exits soon, by when its parent has become `sleep 5`, which never reaps it: a
+    // zombie. (Were it to exit before the exec, the shell itself would reap it.)
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = await new Promise<number>((resolvePid) => {
         parent.stdout.once('data', (chunk: Buffer) => {
           resolvePid(Number(chunk.toString().trim()));
         });
       });
-      await new Promise((r) => setTimeout(r, 300));
-      // Signal 0 still reaches it ...
+      // Once `sleep 0.3` has exited (it may take longer on a loaded machine) ...
+      const deadline = Date.now() + 10_000;
+      while (isAlive(zombie) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // ... signal 0 still reaches it, but it is not running.
       expect(() => process.kill(zombie, 0)).not.toThrow();
-      // ... but it is not running.
       expect(isAlive(zombie)).toBe(false);
       expect(isAlive(process.pid)).toBe(true);
     } finally {

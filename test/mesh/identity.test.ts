@@ -14,7 +14,7 @@ import { createHostKeyAndCsr, loadHostIdentity, signHostCsr, type HostIdentity }
 import { createWorkspaceCa, loadCa, tlsDir } from '../../src/identity/workspace-ca.js';
 import { createMeshClient } from '../../src/transport/grpc-client.js';
 import { meshWire } from '../../src/transport/mesh-proto.js';
-import { makeHost, makeWorkspace, mustRun, type TestHost } from '../helpers/mesh-hosts.js';
+import { eventually, makeHost, makeWorkspace, mustRun, type TestHost } from '../helpers/mesh-hosts.js';
 
 let cleanup: () => Promise<void>;
 let alpha: TestHost;
@@ -138,7 +138,8 @@ describe('refused before the gate', () => {
     const r = await rawExecute(alpha.address, { keyPem, certPem, caCertPem: alphaId.caCertPem }, 'id');
     expect(r.ok).toBe(false);
     expect(r.code).toBe(16); // UNAUTHENTICATED
-    const refused = alpha.audit().slice(before);
+    // Nothing ran, so the refusal's line is written after the answer: wait for it.
+    const refused = await eventually('the refusal line on alpha', () => Promise.resolve(alpha.audit().length > before ? alpha.audit().slice(before) : undefined));
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ decision: 'deny', source: 'identity', hostname: 'unauthenticated', tool: 'execute_command' });
   });
