@@ -5,13 +5,16 @@
  * until everything it needs is in hand, so a refused join leaves the host as it was.
  */
 import { hostname } from 'node:os';
+import { localRequest } from '../client/local-client.js';
 import { ensureCmdopHome } from '../config/cmdop-home.js';
+import { loadConfig } from '../config/config-file.js';
 import { CmdopError } from '../errors.js';
 import { createHostKeyAndCsr, loadHostIdentity, saveHostIdentity, signHostCsr, verifyHostCert } from '../identity/host-cert.js';
 import { isValidHostName, normalizeHostName } from '../identity/host-name.js';
 import { createJoinTokenStore, joinTokensPath, mintJoinToken, parseJoinToken, validateServerAddress } from '../identity/join-token.js';
 import { createWorkspaceCa, loadCa, saveCa, tlsDir } from '../identity/workspace-ca.js';
 import { joinWorkspace } from '../transport/grpc-client.js';
+import { LOCAL_ROUTES, type StatusReply } from '../transport/local-api.js';
 import { loadMembership, saveMembership, type Membership } from './membership.js';
 import { issuedNames, recordIssued } from './issued-names.js';
 import { recordRevoked } from './revoked-names.js';
@@ -76,6 +79,21 @@ export interface InviteResult {
   readonly expires_at: string;
   readonly server: string;
   readonly ca_fingerprint: string;
+}
+
+/**
+ * The `HOST:PORT` other machines reach this host at, for the tokens that carry it (join tokens,
+ * API keys, share links): where the running daemon listens (agent.listen may say port 0), else
+ * agent.listen; undefined when neither is a usable address (port 0 and no daemon running).
+ */
+export async function reachableAddress(home: string): Promise<string | undefined> {
+  const running = await localRequest<StatusReply>({ home, timeoutMs: 5_000 }, LOCAL_ROUTES.status).catch(() => undefined);
+  const address = running?.listen_address ?? (await loadConfig(home)).agent.listen;
+  try {
+    return validateServerAddress(address);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Mints a one-time join token on the CA host. */

@@ -2,21 +2,24 @@
  * Workspace API keys (issue 4 §1): a CI runner or a user's machine calls hosts with one as its
  * bearer credential and is the principal `key:<name>`.
  *
- * A key reads `cmdop-key.<payload>.<secret>`: the payload is base64url JSON `{v:1,id,name,fp,exp?}`
- * (`fp` is the workspace CA fingerprint, so the client can verify the hosts it calls without any
- * other setup), the secret 32 random bytes in base64url. The CA host keeps only
- * `CMDOP_HOME/api-keys.json` (0600), whose records hold the SHA-256 of the payload segment, a `.`,
- * and the secret bytes: the secret is bound to the payload it was issued with, so a key whose
- * name, fingerprint or expiry was changed is as unknown as a forged one.
+ * A key reads `cmdop-key.<payload>.<secret>`: the payload is base64url JSON
+ * `{v:1,id,name,fp,exp?,ws?,ch?,ca?}` (`fp` is the workspace CA fingerprint, so the client can
+ * verify the hosts it calls without any other setup; `ws`, `ch` and `ca` name the workspace, its
+ * CA host and where the CA host listens, so a machine outside the workspace can find the hosts),
+ * the secret 32 random bytes in base64url. The CA host keeps only `CMDOP_HOME/api-keys.json`
+ * (0600), whose records hold the SHA-256 of the payload segment, a `.`, and the secret bytes: the
+ * secret is bound to the payload it was issued with, so a key whose name, fingerprint, expiry or
+ * addresses were changed is as unknown as a forged one. Hosts that received a copy of the records
+ * verify keys with {@link verifyApiKeyWith}, without the file.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CmdopError } from '../errors.js';
-import { updateStateFile } from '../config/file-lock.js';
-import { readSecureFile } from '../config/secure-file.js';
-import { hashTokenSecret, mintSecretToken, splitSecretToken } from './secret-token.js';
+import { checkAddress, checkHostName, createCredentialFile, CREDENTIAL_ID, describeCredential, hashedRecordFields, issueCredential, matchCredential, payloadFields, presentCredential, splitCredential } from './hashed-credentials.js';
+import type { CredentialFormat, CredentialInfo, CredentialRefusals, CredentialState, HashedCredentialRecord } from './hashed-credentials.js';
 import { loadCa, tlsDir } from './workspace-ca.js';
+
+export { LAST_USED_RESOLUTION_MS } from './hashed-credentials.js';
 
 /** Every API key starts with this, then a `.`. */
 export const API_KEY_PREFIX = 'cmdop-key';
@@ -24,12 +27,9 @@ export const API_KEY_PREFIX = 'cmdop-key';
 /** The longest an API key may live: 3650 days. Without a lifetime it never expires. */
 export const MAX_API_KEY_TTL_MS = 3650 * 24 * 60 * 60 * 1000;
 
-/** `last_used_at` is written at most this often per key, so verifying a key rarely writes the file. */
-export const LAST_USED_RESOLUTION_MS = 60 * 1000;
-
-const KEY_ID = /^[0-9a-f]{32}$/;
-const SECRET_HASH = /^[0-9a-f]{64}$/;
 const KEY_NAME = /^[a-z0-9._-]{1,64}$/;
+/** The workspace names `cmdop workspace init` accepts (workspace-ca.ts). */
+const WORKSPACE_NAME = /^[\p{L}\p{N}](?:[\p{L}\p{N} ._-]{0,62}[\p{L}\p{N}])?$/u;
 
 /** What a client learns from a key without verifying it. */
 export interface ApiKeyClaims {
@@ -42,34 +42,24 @@ export interface ApiKeyClaims {
   readonly caFingerprint: string;
   /** When the key stops working; undefined when it does not expire. */
   readonly expiresAt?: Date | undefined;
+  /** The workspace name, when the key carries it. */
+  readonly workspace?: string | undefined;
+  /** The CA host's name, when the key carries it: the host to ask first. */
+  readonly caHost?: string | undefined;
+  /** Where the CA host listens (`HOST:PORT`), when the key carries it. */
+  readonly caAddress?: string | undefined;
 }
 
 /** What the CA host stores per key: no secret, only its hash. */
-export interface ApiKeyRecord {
-  readonly id: string;
+export interface ApiKeyRecord extends HashedCredentialRecord {
   readonly name: string;
-  /** SHA-256 over the payload segment, `.` and the secret, 64 lowercase hex characters. */
-  readonly secretHash: string;
-  /** ISO 8601 times; null when not set. */
-  readonly created_at: string;
-  readonly expires_at: string | null;
-  readonly last_used_at: string | null;
-  readonly revoked_at: string | null;
 }
 
 /** Whether a key is usable at the time of listing. */
-export type ApiKeyState = 'active' | 'expired' | 'revoked';
+export type ApiKeyState = CredentialState;
 
 /** A key as `keys list` shows it: everything but the hash. */
-export interface ApiKeyInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly created_at: string;
-  readonly expires_at: string | null;
-  readonly last_used_at: string | null;
-  readonly revoked_at: string | null;
-  readonly state: ApiKeyState;
-}
+export type ApiKeyInfo = CredentialInfo<ApiKeyRecord>;
 
 /** Options for {@link createApiKey}. */
 export interface CreateApiKeyOptions {
@@ -77,6 +67,12 @@ export interface CreateApiKeyOptions {
   readonly name: string;
   /** How long the key works, in milliseconds (at most {@link MAX_API_KEY_TTL_MS}); default: no expiry. */
   readonly ttlMs?: number | undefined;
+  /** The workspace name the key carries (as `workspace.json` says it); default: none. */
+  readonly workspace?: string | undefined;
+  /** The CA host's name the key carries (one lower-case DNS label); default: none. */
+  readonly caHost?: string | undefined;
+  /** The CA host's `HOST:PORT` the key carries; default: none. */
+  readonly caAddress?: string | undefined;
   /** The creation time (default: the current time). */
   readonly now?: Date;
 }
@@ -91,6 +87,10 @@ export interface CreatedApiKey {
   readonly expires_at: string | null;
   /** The workspace CA fingerprint the key carries. */
   readonly ca_fingerprint: string;
+  /** The workspace name, CA host name and CA address the key carries; null when it does not. */
+  readonly workspace: string | null;
+  readonly ca_host: string | null;
+  readonly ca_address: string | null;
 }
 
 /** The outcome of {@link verifyApiKey}: who the caller is. */
@@ -104,28 +104,40 @@ export interface VerifiedApiKey {
 const payloadSchema = z
   .object({
     v: z.literal(1),
-    id: z.string().regex(KEY_ID),
+    id: z.string().regex(CREDENTIAL_ID),
     name: z.string().regex(KEY_NAME),
-    fp: z.string().regex(/^[0-9a-f]{64}$/),
+    fp: payloadFields.fingerprint,
     exp: z.number().int().positive().optional(),
+    ws: z.string().regex(WORKSPACE_NAME).optional(),
+    ch: payloadFields.hostName.optional(),
+    ca: payloadFields.address.optional(),
   })
   .strict();
 
-const isoTime = z.string().datetime();
+const keyFormat: CredentialFormat<z.infer<typeof payloadSchema>> = { prefix: API_KEY_PREFIX, payload: payloadSchema, noun: 'API key', issuedBy: 'cmdop workspace keys create' };
 
-const recordSchema = z
-  .object({
-    id: z.string().regex(KEY_ID),
-    name: z.string().regex(KEY_NAME),
-    secretHash: z.string().regex(SECRET_HASH),
-    created_at: isoTime,
-    expires_at: isoTime.nullable(),
-    last_used_at: isoTime.nullable(),
-    revoked_at: isoTime.nullable(),
-  })
-  .strict();
+// `name` second, so the file and `keys list --json` read id, name, then the rest.
+const keyFile = createCredentialFile<ApiKeyRecord>(keyFormat, {
+  listKey: 'keys',
+  record: z.object({ id: hashedRecordFields.id, name: z.string().regex(KEY_NAME) }).merge(z.object(hashedRecordFields)).strict(),
+});
 
-const fileSchema = z.object({ version: z.literal(1), keys: z.array(recordSchema) }).strict();
+const refusals: CredentialRefusals<ApiKeyRecord> = {
+  unknown: () =>
+    new CmdopError('denied', 'the API key is not one this workspace issued', {
+      hint: 'Check that the whole key was copied, or create a new one with `cmdop workspace keys create` on the CA host.',
+    }),
+  revoked: (record) =>
+    new CmdopError('denied', `the API key "${record.name}" was revoked at ${record.revoked_at ?? 'an unknown time'}`, {
+      hint: 'Create a new one with `cmdop workspace keys create` on the CA host.',
+      details: { id: record.id, name: record.name },
+    }),
+  expired: (record) =>
+    new CmdopError('denied', `the API key "${record.name}" expired at ${record.expires_at ?? 'an unknown time'}`, {
+      hint: 'Create a new one with `cmdop workspace keys create` on the CA host.',
+      details: { id: record.id, name: record.name, expiresAt: record.expires_at },
+    }),
+};
 
 /** The API-key store of a cmdop home: `CMDOP_HOME/api-keys.json` (mode 0600). */
 export function apiKeysPath(home: string): string {
@@ -143,10 +155,11 @@ export function validateApiKeyName(name: string): string {
 }
 
 /**
- * Creates an API key on the CA host: the key carries the CA's fingerprint; only its hash is
- * stored. Refuses with CmdopError('config') on a host without the CA key, and
- * CmdopError('invalid_input') for a bad name or lifetime or a name already held by a key that
- * is not revoked.
+ * Creates an API key on the CA host: the key carries the CA's fingerprint (and, when given, the
+ * workspace name, CA host name and CA address); only its hash is stored. Refuses with
+ * CmdopError('config') on a host without the CA key, and CmdopError('invalid_input') for a bad
+ * name, lifetime, workspace name, host name or address, or a name already held by a key that is
+ * not revoked.
  */
 export async function createApiKey(home: string, options: CreateApiKeyOptions): Promise<CreatedApiKey> {
   const name = validateApiKeyName(options.name);
@@ -157,6 +170,7 @@ export async function createApiKey(home: string, options: CreateApiKeyOptions): 
       details: { ttlMs },
     });
   }
+  const locator = checkLocator(options);
   const ca = await loadCa(tlsDir(home));
   if (ca === undefined) {
     throw new CmdopError('config', 'this host does not hold the workspace CA, so it cannot create API keys', {
@@ -165,20 +179,10 @@ export async function createApiKey(home: string, options: CreateApiKeyOptions): 
   }
   const now = options.now ?? new Date();
   const expiresAt = ttlMs === undefined ? undefined : new Date(now.getTime() + ttlMs);
-  const id = randomBytes(16).toString('hex');
-  const { token: key, secretHash } = mintSecretToken(API_KEY_PREFIX, { v: 1, id, name, fp: ca.fingerprint, ...(expiresAt === undefined ? {} : { exp: expiresAt.getTime() }) });
-  const record: ApiKeyRecord = {
-    id,
-    name,
-    secretHash,
-    created_at: now.toISOString(),
-    expires_at: expiresAt?.toISOString() ?? null,
-    last_used_at: null,
-    revoked_at: null,
-  };
+  const issued = issueCredential(API_KEY_PREFIX, (id) => ({ v: 1, id, name, fp: ca.fingerprint, ...(expiresAt === undefined ? {} : { exp: expiresAt.getTime() }), ...locator }), now, expiresAt);
+  const record: ApiKeyRecord = { ...issued.record, name };
   const path = apiKeysPath(home);
-  await updateStateFile(path, (current) => {
-    const records = parseStoreFile(path, current);
+  await keyFile.update(path, (records) => {
     // Checked under the lock, so two concurrent creates of one name cannot both land.
     const holder = records.find((each) => each.name === name && each.revoked_at === null);
     if (holder !== undefined) {
@@ -187,24 +191,23 @@ export async function createApiKey(home: string, options: CreateApiKeyOptions): 
         details: { name, id: holder.id },
       });
     }
-    return serializeStore([...records, record]);
+    return [...records, record];
   });
-  return { key, id, name, expires_at: record.expires_at, ca_fingerprint: ca.fingerprint };
+  return {
+    key: issued.token,
+    id: record.id,
+    name,
+    expires_at: record.expires_at,
+    ca_fingerprint: ca.fingerprint,
+    workspace: locator.ws ?? null,
+    ca_host: locator.ch ?? null,
+    ca_address: locator.ca ?? null,
+  };
 }
 
 /** Lists the keys of this CA host, oldest first, with their state at `now`; never a key or its hash. */
 export async function listApiKeys(home: string, now: Date = new Date()): Promise<readonly ApiKeyInfo[]> {
-  const path = apiKeysPath(home);
-  const records = parseStoreFile(path, await readSecureFile(path));
-  return records.map((record) => ({
-    id: record.id,
-    name: record.name,
-    created_at: record.created_at,
-    expires_at: record.expires_at,
-    last_used_at: record.last_used_at,
-    revoked_at: record.revoked_at,
-    state: stateOf(record, now),
-  }));
+  return (await readApiKeyRecords(home)).map((record) => describeCredential(record, now));
 }
 
 /**
@@ -213,11 +216,7 @@ export async function listApiKeys(home: string, now: Date = new Date()): Promise
  */
 export async function revokeApiKey(home: string, name: string, now: Date = new Date()): Promise<ApiKeyInfo> {
   validateApiKeyName(name);
-  const path = apiKeysPath(home);
-  const at = now.toISOString();
-  let revokedId: string | undefined;
-  await updateStateFile(path, (current) => {
-    const records = parseStoreFile(path, current);
+  const [revoked] = await keyFile.revoke(apiKeysPath(home), now, (records) => {
     const record = records.find((each) => each.name === name && each.revoked_at === null);
     if (record === undefined) {
       const earlier = records.filter((each) => each.name === name).at(-1);
@@ -226,128 +225,82 @@ export async function revokeApiKey(home: string, name: string, now: Date = new D
         details: { name },
       });
     }
-    revokedId = record.id;
-    return serializeStore(records.map((each) => (each.id === record.id ? { ...each, revoked_at: at } : each)));
+    return [record];
   });
-  const revoked = (await listApiKeys(home, now)).find((each) => each.id === revokedId);
-  if (revoked === undefined) throw new CmdopError('internal', `the revoked API key "${name}" is missing from ${path}`);
-  return revoked;
+  if (revoked === undefined) throw new CmdopError('internal', `the revoked API key "${name}" is missing from ${apiKeysPath(home)}`);
+  return describeCredential(revoked, now);
 }
 
 /**
- * Reads a key's claims (name, CA fingerprint, expiry) without verifying it, for the client side;
- * a malformed key is CmdopError('invalid_input'), whose message never quotes the key.
+ * The key records of this CA host (hashes only, never a key), for the daemon to ship to the
+ * hosts that verify keys with {@link verifyApiKeyWith}; none when the file does not exist.
+ */
+export async function readApiKeyRecords(home: string): Promise<readonly ApiKeyRecord[]> {
+  return keyFile.read(apiKeysPath(home));
+}
+
+/**
+ * Parses key records received from the CA host: a JSON array of {@link ApiKeyRecord}s, as
+ * {@link readApiKeyRecords} returns them. A bad shape is CmdopError('invalid_input').
+ */
+export function parseApiKeyRecords(json: unknown): readonly ApiKeyRecord[] {
+  return keyFile.parseRecords(json);
+}
+
+/**
+ * Reads a key's claims (name, CA fingerprint, expiry, and the workspace, CA host and CA address
+ * when it carries them) without verifying it, for the client side; a malformed key is
+ * CmdopError('invalid_input'), whose message never quotes the key.
  */
 export function parseApiKey(key: string): ApiKeyClaims {
-  return splitKey(key).claims;
+  const { id, name, fp, exp, ws, ch, ca } = splitCredential(key, keyFormat).fields;
+  return {
+    version: 1,
+    id,
+    name,
+    caFingerprint: fp,
+    ...(exp === undefined ? {} : { expiresAt: new Date(exp) }),
+    ...(ws === undefined ? {} : { workspace: ws }),
+    ...(ch === undefined ? {} : { caHost: ch }),
+    ...(ca === undefined ? {} : { caAddress: ca }),
+  };
 }
 
 /**
- * Verifies a key presented to this CA host: it must have been issued by this store, match its
- * secret (compared in constant time), be unrevoked and unexpired at `now`. Every refusal is
- * CmdopError('denied') and never quotes the key. Records `last_used_at`, writing the file at
- * most once a minute per key.
+ * Verifies a key against `records` (the CA host's, or a copy of them): it must have been issued
+ * by them, match its secret (compared in constant time), be unrevoked and unexpired at `now`.
+ * Pure and synchronous, for the per-call path. Every refusal is CmdopError('denied') and never
+ * quotes the key.
+ */
+export function verifyApiKeyWith(records: readonly ApiKeyRecord[], key: string, now: Date): VerifiedApiKey {
+  return verified(matchCredential(records, presentCredential(key, keyFormat), now, refusals));
+}
+
+/**
+ * Verifies a key presented to this CA host as {@link verifyApiKeyWith} does, against the key
+ * file. Records `last_used_at`, writing the file at most once a minute per key.
  */
 export async function verifyApiKey(home: string, key: string, now: Date = new Date()): Promise<VerifiedApiKey> {
-  let split: SplitKey;
-  try {
-    split = splitKey(key);
-  } catch (error) {
-    const hint = error instanceof CmdopError ? error.hint : undefined;
-    throw new CmdopError('denied', error instanceof CmdopError ? error.message : 'the credential is not a cmdop API key', { cause: error, ...(hint === undefined ? {} : { hint }) });
-  }
-  const { claims, payload, secret } = split;
-  const presentedHash = Buffer.from(hashTokenSecret(payload, secret), 'hex');
+  const presented = presentCredential(key, keyFormat);
   const path = apiKeysPath(home);
-  const record = parseStoreFile(path, await readSecureFile(path)).find((each) => each.id === claims.id);
-  // The secret is checked before anything else is revealed about the key's state.
-  if (record === undefined || !timingSafeEqual(Buffer.from(record.secretHash, 'hex'), presentedHash)) {
-    throw new CmdopError('denied', 'the API key is not one this workspace issued', {
-      hint: 'Check that the whole key was copied, or create a new one with `cmdop workspace keys create` on the CA host.',
-    });
-  }
-  if (record.revoked_at !== null) {
-    throw new CmdopError('denied', `the API key "${record.name}" was revoked at ${record.revoked_at}`, {
-      hint: 'Create a new one with `cmdop workspace keys create` on the CA host.',
-      details: { id: record.id, name: record.name },
-    });
-  }
-  if (record.expires_at !== null && now.getTime() >= Date.parse(record.expires_at)) {
-    throw new CmdopError('denied', `the API key "${record.name}" expired at ${record.expires_at}`, {
-      hint: 'Create a new one with `cmdop workspace keys create` on the CA host.',
-      details: { id: record.id, name: record.name, expiresAt: record.expires_at },
-    });
-  }
-  if (needsTouch(record, now)) await touchLastUsed(path, record.id, now);
+  const record = matchCredential(await keyFile.read(path), presented, now, refusals);
+  await keyFile.touchLastUsed(path, record, now);
+  return verified(record);
+}
+
+function verified(record: ApiKeyRecord): VerifiedApiKey {
   return { id: record.id, name: record.name, principal: `key:${record.name}` };
 }
 
-function needsTouch(record: ApiKeyRecord, now: Date): boolean {
-  return record.last_used_at === null || Math.abs(now.getTime() - Date.parse(record.last_used_at)) >= LAST_USED_RESOLUTION_MS;
-}
-
-async function touchLastUsed(path: string, id: string, now: Date): Promise<void> {
-  try {
-    await updateStateFile(path, (current) => {
-      const records = parseStoreFile(path, current);
-      const index = records.findIndex((each) => each.id === id);
-      const record = records[index];
-      // Re-checked under the lock: a concurrent verification may have written it already.
-      if (record === undefined || record.revoked_at !== null || !needsTouch(record, now)) return undefined;
-      const touched: ApiKeyRecord = { ...record, last_used_at: now.toISOString() };
-      return serializeStore(records.map((each, i) => (i === index ? touched : each)));
+/** Checks the optional workspace name, CA host name and CA address, as the payload carries them. */
+function checkLocator(options: CreateApiKeyOptions): { ws?: string; ch?: string; ca?: string } {
+  const { workspace, caHost, caAddress } = options;
+  if (workspace !== undefined && !WORKSPACE_NAME.test(workspace)) {
+    throw new CmdopError('invalid_input', 'an API key carries a workspace name of 1 to 64 letters, digits, spaces, ".", "_" or "-"', {
+      hint: 'Pass the workspace name as `cmdop workspace init` made it (workspace.json).',
     });
-  } catch (error) {
-    // last_used_at is bookkeeping: a busy lock must not turn a valid key away.
-    if (!(error instanceof CmdopError) || error.code !== 'unavailable') throw error;
   }
-}
-
-function stateOf(record: ApiKeyRecord, now: Date): ApiKeyState {
-  if (record.revoked_at !== null) return 'revoked';
-  if (record.expires_at !== null && now.getTime() >= Date.parse(record.expires_at)) return 'expired';
-  return 'active';
-}
-
-interface SplitKey {
-  readonly claims: ApiKeyClaims;
-  readonly payload: string;
-  readonly secret: Buffer;
-}
-
-function splitKey(key: string): SplitKey {
-  const malformed = (what: string): CmdopError =>
-    new CmdopError('invalid_input', `this is not a cmdop API key: ${what}`, {
-      hint: 'Copy the whole key printed by `cmdop workspace keys create` (it starts with "cmdop-key.").',
-    });
-  const { payload, json, secret } = splitSecretToken(key, API_KEY_PREFIX, malformed);
-  const parsed = payloadSchema.safeParse(json);
-  if (!parsed.success) throw malformed('its payload does not have the fields of a version 1 key');
-  const { id, name, fp, exp } = parsed.data;
-  return { claims: { version: 1, id, name, caFingerprint: fp, ...(exp === undefined ? {} : { expiresAt: new Date(exp) }) }, payload, secret };
-}
-
-function parseStoreFile(path: string, text: string | undefined): readonly ApiKeyRecord[] {
-  if (text === undefined) return [];
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw damaged(path, error);
-  }
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw damaged(path, parsed.error);
-  return parsed.data.keys;
-}
-
-function serializeStore(records: readonly ApiKeyRecord[]): string {
-  return `${JSON.stringify({ version: 1, keys: records }, null, 2)}\n`;
-}
-
-function damaged(path: string, cause: unknown): CmdopError {
-  return new CmdopError('config', `${path} is damaged: it is not a cmdop API-key list`, {
-    cause,
-    hint: 'Restore it from a backup, or move it away; every API key is then void and can be created again with `cmdop workspace keys create`.',
-    details: { path },
-  });
+  if (caHost !== undefined) checkHostName(caHost, "Pass the CA host's name as workspace.json says it.");
+  if (caAddress !== undefined) checkAddress(caAddress);
+  return { ...(workspace === undefined ? {} : { ws: workspace }), ...(caHost === undefined ? {} : { ch: caHost }), ...(caAddress === undefined ? {} : { ca: caAddress }) };
 }

@@ -8,8 +8,11 @@ import {
   listApiKeys,
   MAX_API_KEY_TTL_MS,
   parseApiKey,
+  parseApiKeyRecords,
+  readApiKeyRecords,
   revokeApiKey,
   verifyApiKey,
+  verifyApiKeyWith,
   type CreatedApiKey,
 } from '../../src/identity/api-key.js';
 import { createWorkspaceCa, saveCa, tlsDir, type WorkspaceCa } from '../../src/identity/workspace-ca.js';
@@ -49,6 +52,7 @@ describe('createApiKey / parseApiKey', () => {
     expect(created.id).toMatch(/^[0-9a-f]{32}$/);
     expect(created.expires_at).toBe('2030-08-30T12:00:00.000Z');
     expect(created.ca_fingerprint).toBe(ca.fingerprint);
+    expect(created).toMatchObject({ workspace: null, ca_host: null, ca_address: null });
     expect(parseApiKey(created.key)).toEqual({ version: 1, id: created.id, name: 'ci-deploy', caFingerprint: ca.fingerprint, expiresAt: new Date('2030-08-30T12:00:00.000Z') });
 
     const file = await readFile(apiKeysPath(home), 'utf8');
@@ -274,5 +278,129 @@ describe('listApiKeys / revokeApiKey', () => {
     const revoked = await revokeApiKey(home, 'ci', later(1000));
     expect(revoked).toMatchObject({ name: 'ci', state: 'revoked', revoked_at: later(1000).toISOString() });
     expect((await refusal('not_found', () => revokeApiKey(home, 'ci'))).message).toContain('already revoked');
+  });
+});
+
+/** The key with its payload claims changed by `edit`, the secret kept. */
+function withPayload(key: string, edit: (claims: Record<string, unknown>) => void): string {
+  const [prefix, payload, secret] = partsOf(key);
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+  edit(claims);
+  return [prefix, Buffer.from(JSON.stringify(claims)).toString('base64url'), secret].join('.');
+}
+
+describe('the workspace, CA host and CA address a key carries', () => {
+  const locator = { workspace: 'home lab', caHost: 'ca-box', caAddress: '10.0.0.5:8470' };
+
+  it('carries them, for a machine outside the workspace to find the hosts, and still verifies', async () => {
+    const created = await createApiKey(home, { name: 'ci', now: NOW, ...locator });
+    expect(created).toMatchObject({ workspace: 'home lab', ca_host: 'ca-box', ca_address: '10.0.0.5:8470' });
+    expect(parseApiKey(created.key)).toEqual({ version: 1, id: created.id, name: 'ci', caFingerprint: ca.fingerprint, ...locator });
+    await expect(verifyApiKey(home, created.key, NOW)).resolves.toMatchObject({ name: 'ci' });
+  });
+
+  it('accepts an IPv6 address and a host name as the CA address, and any one of them alone', async () => {
+    expect(parseApiKey((await createApiKey(home, { name: 'v6', caAddress: '[fd00::5]:8470' })).key).caAddress).toBe('[fd00::5]:8470');
+    expect(parseApiKey((await createApiKey(home, { name: 'dns', caAddress: 'ca.example.net:443' })).key)).toMatchObject({ caAddress: 'ca.example.net:443' });
+    const hostOnly = parseApiKey((await createApiKey(home, { name: 'host-only', caHost: 'ca-box' })).key);
+    expect(hostOnly.caHost).toBe('ca-box');
+    expect(hostOnly.workspace).toBeUndefined();
+    expect(hostOnly.caAddress).toBeUndefined();
+  });
+
+  it('parses a key made before these fields existed', async () => {
+    const created = await create('old');
+    const plain = withPayload(created.key, (claims) => {
+      expect(Object.keys(claims).sort()).toEqual(['fp', 'id', 'name', 'v']);
+    });
+    expect(parseApiKey(plain)).toEqual({ version: 1, id: created.id, name: 'old', caFingerprint: ca.fingerprint });
+  });
+
+  it.each([
+    ['a CA host name in upper case', { caHost: 'CA-Box' }],
+    ['a CA host name with a dot', { caHost: 'ca.box' }],
+    ['a CA host name of 64 characters', { caHost: 'a'.repeat(64) }],
+    ['a CA address without a port', { caAddress: '10.0.0.5' }],
+    ['a CA address with port 0', { caAddress: '10.0.0.5:0' }],
+    ['a CA address with spaces', { caAddress: ' 10.0.0.5:8470' }],
+    ['a CA address over 300 characters', { caAddress: `${'a'.repeat(300)}:8470` }],
+    ['an empty workspace name', { workspace: '' }],
+    ['a workspace name with a slash', { workspace: 'a/b' }],
+  ])('refuses %s (exit 2), writing nothing', async (_what, bad) => {
+    await refusal('invalid_input', () => createApiKey(home, { name: 'ci', now: NOW, ...bad }));
+    await expect(listApiKeys(home)).resolves.toEqual([]);
+  });
+
+  it.each([
+    ['ch', 'CA-BOX'],
+    ['ca', 'no-port'],
+    ['ca', `${'a'.repeat(300)}:1`],
+    ['ws', ''],
+    ['ws', 42],
+  ])('parseApiKey refuses a payload whose %s is %j', async (field, value) => {
+    const created = await createApiKey(home, { name: 'ci', now: NOW, ...locator });
+    await refusal('invalid_input', () => parseApiKey(withPayload(created.key, (claims) => (claims[field] = value))));
+  });
+});
+
+describe('verifyApiKeyWith (hosts holding a copy of the records)', () => {
+  it('accepts a valid key against the records the CA host ships, without the file', async () => {
+    const created = await create('ci', DAY);
+    const shipped = parseApiKeyRecords(JSON.parse(JSON.stringify(await readApiKeyRecords(home))));
+    expect(verifyApiKeyWith(shipped, created.key, later(1000))).toEqual({ id: created.id, name: 'ci', principal: 'key:ci' });
+    // Pure: verifying does not record last use.
+    expect((await listApiKeys(home, NOW))[0]?.last_used_at).toBeNull();
+  });
+
+  it('refuses a revoked record, an expired one, and a list without the id', async () => {
+    const created = await create('ci', DAY);
+    const other = await create('other');
+    const records = await readApiKeyRecords(home);
+    expect(() => verifyApiKeyWith(records, created.key, later(DAY))).toThrow(/expired/);
+    await revokeApiKey(home, 'ci', later(1000));
+    const revoked = await readApiKeyRecords(home);
+    const error = await refusal('denied', () => verifyApiKeyWith(revoked, created.key, later(2000)));
+    expect(error.message).toContain('revoked');
+    const withoutId = records.filter((record) => record.id !== created.id);
+    expect((await refusal('denied', () => verifyApiKeyWith(withoutId, created.key, NOW))).message).toContain('not one this workspace issued');
+    await refusal('denied', () => verifyApiKeyWith([], other.key, NOW));
+    expect(verifyApiKeyWith(withoutId, other.key, NOW).name).toBe('other');
+  });
+
+  it.each([
+    ['name changed', (claims: Record<string, unknown>) => (claims.name = 'admin')],
+    ['CA address added', (claims: Record<string, unknown>) => (claims.ca = '10.6.6.6:8470')],
+    ['CA host changed', (claims: Record<string, unknown>) => (claims.ch = 'evil')],
+  ])('refuses a tampered payload (%s), never quoting the key', async (_what, edit) => {
+    const created = await createApiKey(home, { name: 'ci', now: NOW, workspace: 'lab', caHost: 'ca-box' });
+    const tampered = withPayload(created.key, edit);
+    const records = await readApiKeyRecords(home);
+    expect(verifyApiKeyWith(records, created.key, NOW).name).toBe('ci');
+    const error = await refusal('denied', () => verifyApiKeyWith(records, tampered, NOW));
+    expect(error.message).toContain('not one this workspace issued');
+    expect(everythingSaid(error)).not.toContain(partsOf(created.key)[2]);
+  });
+
+  it('refuses a malformed key as denied, never quoting it', async () => {
+    await create('ci');
+    const records = await readApiKeyRecords(home);
+    const error = await refusal('denied', () => verifyApiKeyWith(records, 'cmdop-key.bm90LWpzb24.c2VjcmV0', NOW));
+    expect(everythingSaid(error)).not.toContain('c2VjcmV0');
+  });
+
+  it.each([
+    ['not an array', { version: 1, keys: [] }],
+    ['a record without its hash', [{ id: 'a'.repeat(32), name: 'ci', created_at: NOW.toISOString(), expires_at: null, last_used_at: null, revoked_at: null }]],
+    ['a record with an extra field', [{ id: 'a'.repeat(32), name: 'ci', secretHash: 'b'.repeat(64), created_at: NOW.toISOString(), expires_at: null, last_used_at: null, revoked_at: null, secret: 'x' }]],
+  ])('parseApiKeyRecords refuses %s as invalid input', async (_what, json) => {
+    await refusal('invalid_input', () => parseApiKeyRecords(json));
+  });
+
+  it('parseApiKeyRecords returns frozen records', async () => {
+    await create('ci');
+    const parsed = parseApiKeyRecords(JSON.parse(JSON.stringify(await readApiKeyRecords(home))));
+    expect(parsed).toHaveLength(1);
+    expect(Object.isFrozen(parsed)).toBe(true);
+    expect(Object.isFrozen(parsed[0])).toBe(true);
   });
 });
