@@ -17,7 +17,18 @@ export type Caller =
       readonly principal: string;
       /** SHA-256 of the caller's verified certificate, when the transport knows it. */
       readonly certificate?: string | undefined;
+      /**
+       * How the caller proved who it is: a host certificate (the default), or a bearer
+       * credential of a principal that is not a host (an API key, an OAuth access token, a
+       * share token). A bearer caller has no host: `host` is empty and it is never this host.
+       */
+      readonly credential?: CallerCredential | undefined;
+      /** Where a bearer call came from, as the network reports it: for the audit log, never evidence of identity. */
+      readonly address?: string | undefined;
     };
+
+/** The kinds of credential a remote caller can present. */
+export type CallerCredential = 'certificate' | 'api_key' | 'oauth' | 'share';
 
 export interface SelfIdentity {
   readonly host: string;
@@ -38,7 +49,7 @@ export interface CallerPolicy {
 
 /** True when the verified caller is this host acting as itself. */
 export function isSelf(caller: Caller, self: SelfIdentity): boolean {
-  if (caller.kind !== 'remote' || caller.host.toLowerCase() !== self.host.toLowerCase() || caller.principal !== self.principal) return false;
+  if (caller.kind !== 'remote' || (caller.credential ?? 'certificate') !== 'certificate' || caller.host.toLowerCase() !== self.host.toLowerCase() || caller.principal !== self.principal) return false;
   if (self.certificates === undefined) return true;
   return caller.certificate !== undefined && self.certificates.has(caller.certificate);
 }

@@ -119,6 +119,8 @@ export interface UnaryCallOptions {
   readonly signal?: AbortSignal;
   /** Why the channel's server identity check refused the server, if it did. */
   readonly serverIdentityError: () => string | undefined;
+  /** A bearer credential sent as `authorization: Bearer ...` (callers without a host certificate). */
+  readonly bearer?: string;
 }
 
 /** Makes one unary call on `channel`: encodes and checks the request, decodes and checks the reply, maps every failure to a CmdopError. */
@@ -147,7 +149,7 @@ export function unaryCall<M extends MeshMethod>(channel: Channel, method: M, req
       (value) => wire.serializeRequest(value),
       (bytes) => wire.deserializeResponse(bytes),
       message,
-      new Metadata(),
+      metadataOf(options.bearer),
       { deadline: new Date(Date.now() + timeoutMs) },
       (error: ServiceError | null, response?: unknown) => {
         signal?.removeEventListener('abort', onAbort);
@@ -167,6 +169,12 @@ export function unaryCall<M extends MeshMethod>(channel: Channel, method: M, req
     );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function metadataOf(bearer: string | undefined): Metadata {
+  const metadata = new Metadata();
+  if (bearer !== undefined) metadata.set('authorization', `Bearer ${bearer}`);
+  return metadata;
 }
 
 /** Checks a duration in milliseconds: a whole number of at least 1; CmdopError('invalid_input') otherwise. */

@@ -5,14 +5,13 @@
  * vanishes mid-call is noticed, and every failure turned into a CmdopError by `fromGrpcStatus`.
  * {@link joinWorkspace} is the one call made without a certificate of the workspace.
  */
-import { X509Certificate } from 'node:crypto';
-import { connect as tlsConnect } from 'node:tls';
 import { credentials } from '@grpc/grpc-js';
 import { CmdopError } from '../errors.js';
 import { verifyHostCert, type VerifiedHost } from '../identity/host-cert.js';
 import { normalizeHostName } from '../identity/host-name.js';
 import { validateServerAddress } from '../identity/join-token.js';
-import { caFingerprint, normalizeFingerprint, parseCaCert } from '../identity/workspace-ca.js';
+import { caFingerprint, normalizeFingerprint } from '../identity/workspace-ca.js';
+import { pinWorkspaceCa } from './ca-pin.js';
 import { ANY_PEER_SERVERNAME, channelArgs, createChannel, createServerIdentityCheck, positiveMs, unaryCall, type Channel } from './grpc-channel.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type HostIdentityPair, type MeshTlsOptions } from './grpc-server.js';
 import type {
@@ -57,8 +56,17 @@ const CLIENT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 };
 export interface MeshClientOptions {
   /** The peer's `host:port`. */
   readonly address: string;
-  /** This host's key and certificate, and the workspace CA the server must chain to. */
-  readonly tls: MeshTlsOptions;
+  /**
+   * The workspace CA the server must chain to, and this host's key and certificate; a client
+   * that is not a host gives only the CA and a {@link MeshClientOptions.bearer} credential.
+   */
+  readonly tls: MeshTlsOptions | { readonly caCertPem: string };
+  /**
+   * The bearer credential (API key, OAuth access token, share token) sent with every call, for
+   * a client without a host certificate; asked for anew before each call, so a token the
+   * daemon refreshed is picked up.
+   */
+  readonly bearer?: () => Promise<string>;
   /** The host name the server's certificate must name; without it any host of the workspace is accepted. */
   readonly expectedHostName?: string;
   /** Deadline of calls that set no `timeoutMs` (default 30 s; execute_command: at least its own timeout plus 15 s). */
@@ -125,25 +133,31 @@ export function createMeshClient(options: MeshClientOptions): MeshClient {
   });
   // A peer refuses a bad client certificate before the handler, which the caller would only
   // see as a refusal; checking our own first names the real problem.
-  let own = checkOwnCertificate(options.tls, now());
+  const hostTls = 'certPem' in options.tls ? options.tls : undefined;
+  if ((hostTls === undefined) === (options.bearer === undefined)) {
+    throw new CmdopError('internal', 'a Mesh client calls either with a host certificate or with a bearer credential, and with exactly one');
+  }
+  let own = hostTls === undefined ? undefined : checkOwnCertificate(hostTls, now());
 
-  const open = (identity: HostIdentityPair): Channel => {
-    const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), Buffer.from(identity.keyPem), Buffer.from(identity.certPem), {
+  const open = (identity: HostIdentityPair | undefined): Channel => {
+    const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), identity === undefined ? null : Buffer.from(identity.keyPem), identity === undefined ? null : Buffer.from(identity.certPem), {
       checkServerIdentity: serverCheck.check,
     });
     return createChannel(options.address, channelCredentials, args);
   };
-  let channel = open(options.tls);
+  let channel = open(hostTls);
   const retired = new Set<Channel>();
 
-  const call = <M extends ClientMethod>(method: M, request: MeshApi[M]['request'], callOptions: MeshCallOptions, fallbackTimeoutMs: number): Promise<MeshApi[M]['reply']> => {
-    if (now().getTime() > own.notAfter.getTime()) {
-      return Promise.reject(ownCertificateError(`this host's certificate expired at ${own.notAfter.toISOString()}`));
+  const call = async <M extends ClientMethod>(method: M, request: MeshApi[M]['request'], callOptions: MeshCallOptions, fallbackTimeoutMs: number): Promise<MeshApi[M]['reply']> => {
+    if (own !== undefined && now().getTime() > own.notAfter.getTime()) {
+      throw ownCertificateError(`this host's certificate expired at ${own.notAfter.toISOString()}`);
     }
+    const bearer = options.bearer === undefined ? undefined : await options.bearer();
     return unaryCall(channel, method, request, {
       address: options.address,
       timeoutMs: positiveMs(callOptions.timeoutMs ?? fallbackTimeoutMs, 'timeoutMs'),
       serverIdentityError: serverCheck.lastError,
+      ...(bearer === undefined ? {} : { bearer }),
       ...(callOptions.signal === undefined ? {} : { signal: callOptions.signal }),
     });
   };
@@ -159,6 +173,7 @@ export function createMeshClient(options: MeshClientOptions): MeshClient {
     announce: (request, callOptions = {}) => call('Announce', request, callOptions, defaultTimeoutMs),
     roster: (callOptions = {}) => call('Roster', {}, callOptions, defaultTimeoutMs),
     updateIdentity: (identity) => {
+      if (hostTls === undefined) throw new CmdopError('internal', 'a client with a bearer credential has no host identity to update');
       const next = { keyPem: identity.keyPem, certPem: identity.certPem, caCertPem };
       own = checkOwnCertificate(next, now());
       const previous = channel;
@@ -172,6 +187,41 @@ export function createMeshClient(options: MeshClientOptions): MeshClient {
       channel.client.close();
     },
   };
+}
+
+/** Options for {@link connectWithBearer}. */
+export interface BearerClientOptions {
+  /** The host's `HOST:PORT`. */
+  readonly address: string;
+  /** The workspace CA fingerprint the credential carries: the server must chain to that CA. */
+  readonly caFingerprint: string;
+  /** The host name the server's certificate must name. */
+  readonly expectedHostName: string;
+  /** The credential, asked for before each call. Never logged. */
+  readonly bearer: () => Promise<string>;
+  /** Time allowed to reach the server and read its certificates (default 10 s). */
+  readonly connectTimeoutMs?: number;
+  readonly defaultTimeoutMs?: number;
+  readonly now?: () => Date;
+}
+
+/**
+ * A client for a caller that is not a host (a CI runner with an API key, a user with an OAuth
+ * token, a guest with a share token): the workspace CA is found by the fingerprint the
+ * credential carries (pinWorkspaceCa), the server must be the host `expectedHostName` of that
+ * CA, and the credential travels only over that TLS connection.
+ */
+export async function connectWithBearer(options: BearerClientOptions): Promise<MeshClient> {
+  const address = validateServerAddress(options.address);
+  const caCertPem = await pinWorkspaceCa(address, normalizeFingerprint(options.caFingerprint), positiveMs(options.connectTimeoutMs ?? 10_000, 'connectTimeoutMs'));
+  return createMeshClient({
+    address,
+    tls: { caCertPem },
+    bearer: options.bearer,
+    expectedHostName: options.expectedHostName,
+    ...(options.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultTimeoutMs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
 }
 
 /** The RPCs a {@link MeshClient} makes (Join has its own client without a certificate). */
@@ -217,7 +267,7 @@ export async function joinWorkspace(options: JoinWorkspaceOptions): Promise<Join
   const now = (): Date => options.now?.() ?? new Date();
   const deadline = Date.now() + timeoutMs;
 
-  const caCertPem = pinnedCa(address, fingerprint, await presentedChain(address, timeoutMs));
+  const caCertPem = await pinWorkspaceCa(address, fingerprint, timeoutMs);
   const serverCheck = createServerIdentityCheck(caCertPem, options.expectedHostName === undefined ? undefined : normalizeHostName(options.expectedHostName), now);
   // No client certificate: Join is the one RPC the server lets through without one.
   const channelCredentials = credentials.createSsl(Buffer.from(caCertPem), null, null, { checkServerIdentity: serverCheck.check });
@@ -237,82 +287,6 @@ export async function joinWorkspace(options: JoinWorkspaceOptions): Promise<Join
   return reply;
 }
 
-/** The certificates a TLS server presents, leaf first, in DER, read without trusting any of them. */
-function presentedChain(address: string, timeoutMs: number): Promise<readonly Buffer[]> {
-  const { host, port } = splitAddress(address);
-  return new Promise((resolveChain, reject) => {
-    const unavailable = (why: string, cause?: unknown): CmdopError =>
-      new CmdopError('unavailable', `the server at ${address} is unreachable: ${why}`, {
-        ...(cause === undefined ? {} : { cause }),
-        hint: 'Check the --server address, that the daemon runs on the CA host (cmdop agent status), and that the port is reachable from here.',
-        details: { address },
-      });
-    const socket = tlsConnect({
-      host,
-      port,
-      // The same SNI as the gRPC channel sends; never an IP address (RFC 6066).
-      servername: ANY_PEER_SERVERNAME,
-      ALPNProtocols: ['h2'],
-      // Nothing is trusted on this connection: it only reads the chain, and sends nothing.
-      rejectUnauthorized: false,
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(unavailable(`no TLS handshake within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      const chain = chainOf(socket.getPeerCertificate(true));
-      socket.destroy();
-      resolveChain(chain);
-    });
-    socket.once('error', (error: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(unavailable(error.message, error));
-    });
-  });
-}
-
-/**
- * What node:tls really hands back from `getPeerCertificate(true)`: `{}` when there is no
- * certificate, and no issuer link above the last certificate it could place (its types claim both are always there).
- */
-interface LoosePeerCertificate {
-  readonly raw?: Buffer;
-  readonly fingerprint256?: string;
-  readonly issuerCertificate?: LoosePeerCertificate;
-}
-
-/** Walks node:tls's issuer links from the leaf to the last certificate, each once (a self-signed root links to itself). */
-function chainOf(leaf: LoosePeerCertificate): readonly Buffer[] {
-  const chain: Buffer[] = [];
-  const seen = new Set<string>();
-  let current: LoosePeerCertificate | undefined = leaf;
-  while (current?.raw !== undefined && current.fingerprint256 !== undefined && !seen.has(current.fingerprint256)) {
-    seen.add(current.fingerprint256);
-    chain.push(current.raw);
-    current = current.issuerCertificate;
-  }
-  return chain;
-}
-
-/** The PEM of the chain's certificate whose fingerprint is `fingerprint`, checked to be a workspace CA; CmdopError('denied') otherwise. */
-function pinnedCa(address: string, fingerprint: string, chain: readonly Buffer[]): string {
-  const pems = chain.map((der) => new X509Certificate(der).toString());
-  const match = pems.find((pem) => caFingerprint(pem) === fingerprint);
-  if (match === undefined) {
-    const root = pems.at(-1);
-    const seen = root === undefined ? 'none (it sent no certificate)' : caFingerprint(root);
-    throw new CmdopError('denied', `the server at ${address} is not the workspace this token was made for: its CA fingerprint is ${seen}, the token expects ${fingerprint}`, {
-      hint: 'Check the --server address and ask the CA host for a new token (cmdop workspace invite). If the address is right, someone may be intercepting the connection: do not join.',
-      details: { address, presented: seen, expected: fingerprint },
-    });
-  }
-  parseCaCert(match, 'denied');
-  return match;
-}
-
 /** Checks that a Join reply holds together: the pinned CA, a certificate it signed for the host name asked for. */
 function checkJoinReply(reply: JoinReply, expected: { readonly address: string; readonly fingerprint: string; readonly hostName: string; readonly now: Date }): void {
   const wrong = (why: string, cause?: unknown): CmdopError =>
@@ -329,13 +303,6 @@ function checkJoinReply(reply: JoinReply, expected: { readonly address: string; 
   }
   if (host.hostName !== expected.hostName) throw wrong(`a certificate for "${host.hostName}", not "${expected.hostName}"`);
   if (host.workspaceId !== reply.workspace_id) throw wrong(`workspace id ${reply.workspace_id}, while its certificate names ${host.workspaceId}`);
-}
-
-/** Splits a checked `HOST:PORT` (IPv6 in brackets) into the host without brackets and the port. */
-function splitAddress(address: string): { readonly host: string; readonly port: number } {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon);
-  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: Number(address.slice(colon + 1)) };
 }
 
 function checkOwnCertificate(tls: MeshTlsOptions, now: Date): VerifiedHost {

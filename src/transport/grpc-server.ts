@@ -12,13 +12,13 @@ import { Server, type ServerUnaryCall, type ServiceDefinition, type sendUnaryDat
 import { CmdopError } from '../errors.js';
 import type { MeshHandler, PeerCallContext, RemoteCaller } from './mesh-handler.js';
 import { MalformedMessage, meshWire } from './mesh-proto.js';
-import { authenticatePeer } from './peer-identity.js';
+import { authenticatePeer, type PeerAuthContext } from './peer-identity.js';
 import { toGrpcStatus } from './grpc-status.js';
 import { checkIdentity, createIdentityCredentials, type HostIdentityPair } from './server-identity.js';
 
 export type { HostIdentityPair } from './server-identity.js';
 import { CODECS, type MeshApi } from './wire-codec.js';
-import { MESH_METHODS, OPEN_METHODS, type MeshMethod, type WireResponse } from './wire-types.js';
+import { BEARER_METHODS, MESH_METHODS, OPEN_METHODS, type MeshMethod, type WireResponse } from './wire-types.js';
 
 /** Default largest message accepted or sent: 8 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -53,6 +53,13 @@ export interface MeshServerOptions {
   readonly now?: () => Date;
   /** Told of every call refused before the handler (unauthenticated or malformed). */
   readonly onRefused?: (refused: RefusedCall) => void;
+  /**
+   * Authenticates a caller that presents no client certificate but a bearer credential
+   * (`authorization: Bearer ...`): an API key, an OAuth access token or a share token. Only
+   * the methods in BEARER_METHODS accept one; without this option none does. It must resolve
+   * with the caller or reject (a CmdopError('denied') saying why, never quoting the credential).
+   */
+  readonly authenticateBearer?: (credential: string, call: { readonly method: MeshMethod; readonly peer: string }) => Promise<RemoteCaller>;
   /** Told of every handler error that was not a CmdopError (sent to the caller as a bare 'internal'). */
   readonly onInternalError?: (error: unknown, method: MeshMethod) => void;
 }
@@ -210,7 +217,7 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
     let caller: RemoteCaller | undefined;
     if (!route.open) {
       try {
-        caller = authenticatePeer(call.getAuthContext(), options.tls.caCertPem, options.now?.() ?? new Date());
+        caller = await authenticateCaller(method, call, options);
       } catch (error) {
         return refuse(CmdopError.from(error));
       }
@@ -245,6 +252,46 @@ function serveUnary<M extends MeshMethod>(method: M, call: ServerUnaryCall<unkno
       if (timer !== undefined) clearTimeout(timer);
       call.removeListener('cancelled', cancelled);
     });
+}
+
+/**
+ * The caller of a method that is not open: the verified client certificate, or else a bearer
+ * credential on the methods that take one. A call with both is refused, so which identity
+ * acts is never a guess.
+ */
+async function authenticateCaller(method: MeshMethod, call: ServerUnaryCall<unknown, unknown>, options: MeshServerOptions): Promise<RemoteCaller> {
+  // node:tls reports `{}` for a client without a certificate, whatever its types claim.
+  const auth: PeerAuthContext = call.getAuthContext();
+  const bearer = bearerOf(call.metadata.get('authorization'));
+  const hasCertificate = auth.transportSecurityType === 'ssl' && (auth.sslPeerCertificate?.raw?.length ?? 0) > 0;
+  if (bearer === undefined || options.authenticateBearer === undefined) {
+    return authenticatePeer(auth, options.tls.caCertPem, options.now?.() ?? new Date());
+  }
+  if (hasCertificate) {
+    throw new CmdopError('denied', 'refused before the gate: the call presented both a host certificate and a bearer credential', {
+      hint: 'A host calls with its certificate; a user, program or guest with one credential and no certificate.',
+      details: { stage: 'authentication' },
+    });
+  }
+  if (!BEARER_METHODS.has(method)) {
+    throw new CmdopError('denied', `refused before the gate: ${method} is for hosts of the workspace, and a bearer credential is not one`, {
+      hint: 'Only tool calls (exec, read, write, ls), Ping and Roster take an API key, an OAuth token or a share token.',
+      details: { stage: 'authentication' },
+    });
+  }
+  if (bearer === '') {
+    throw new CmdopError('denied', 'refused before the gate: the authorization header is not "Bearer <credential>"', { details: { stage: 'authentication' } });
+  }
+  return options.authenticateBearer(bearer, { method, peer: call.getPeer() });
+}
+
+/** The credential of an `authorization: Bearer ...` header; '' when the header is malformed, undefined when absent. */
+function bearerOf(values: readonly (string | Buffer)[]): string | undefined {
+  if (values.length === 0) return undefined;
+  const [value] = values;
+  if (values.length > 1 || typeof value !== 'string') return '';
+  const match = /^Bearer ([\x21-\x7e]{1,8192})$/.exec(value);
+  return match?.[1] ?? '';
 }
 
 /** The caller of a method that is not open; it was authenticated above, so its absence is a bug, never a pass. */

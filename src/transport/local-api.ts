@@ -26,6 +26,7 @@ export const LOCAL_ROUTES = {
   sessionRules: { method: 'GET', path: '/v1/session-rules' },
   pending: { method: 'GET', path: '/v1/prompts' },
   answer: { method: 'POST', path: '/v1/prompts/answer' },
+  oauthToken: { method: 'GET', path: '/v1/oauth/token' },
 } as const;
 
 /** The WebSocket path of the operator channel. */
@@ -148,6 +149,14 @@ export interface PeerEntry {
 }
 export interface PeersReply {
   readonly peers: readonly PeerEntry[];
+}
+
+/** GET /v1/oauth/token: a fresh access token of this machine's OAuth session (the daemon refreshes it). */
+export interface OauthTokenReply {
+  /** Secret: sent only to the holder of the local token, never logged. */
+  readonly access_token: string;
+  readonly expires_at: string;
+  readonly subject: string | null;
 }
 
 /** GET /v1/session-rules */

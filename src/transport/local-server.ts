@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from 'zod';
 import { CmdopError, systemErrorCode } from '../errors.js';
 import { checkLocalToken } from '../identity/local-token.js';
-import { HTTP_STATUS_OF, LOCAL_ROUTES, type AnswerReply, type AnswerRequest, type CallReply, type CallRequest, type ErrorReply, type PeersReply, type PendingReply, type SessionRulesReply, type StatusReply } from './local-api.js';
+import { HTTP_STATUS_OF, LOCAL_ROUTES, type AnswerReply, type AnswerRequest, type CallReply, type CallRequest, type ErrorReply, type OauthTokenReply, type PeersReply, type PendingReply, type SessionRulesReply, type StatusReply } from './local-api.js';
 
 /** What the daemon answers on the local channel. */
 export interface LocalHandler {
@@ -20,6 +20,8 @@ export interface LocalHandler {
   sessionRules(): SessionRulesReply;
   pending(): PendingReply;
   answer(request: AnswerRequest): Promise<AnswerReply>;
+  /** A fresh access token of this machine's OAuth session. */
+  oauthToken(): Promise<OauthTokenReply>;
 }
 
 export interface LocalServerOptions {
@@ -130,6 +132,9 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: LocalSe
         send(res, 200, await h.answer(body as AnswerRequest));
         return;
       }
+      case key(LOCAL_ROUTES.oauthToken):
+        send(res, 200, await h.oauthToken());
+        return;
       case key(LOCAL_ROUTES.call): {
         const body = parse(callSchema, await readBody(req, maxBody), 'call');
         send(res, 200, await h.call(body as CallRequest, controller.signal));

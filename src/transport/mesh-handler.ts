@@ -4,6 +4,7 @@
  * decision, or the membership answer), and the {@link MeshHandler} interface the daemon implements.
  */
 import type { Caller } from '../gate/caller.js';
+import type { OidcConfig } from '../identity/oidc-config.js';
 import type { GateDecision } from '../gate/types.js';
 import type { ExecuteCommandResult } from '../tools/execute-command.js';
 import type { ListDirResult } from '../tools/list-dir.js';
@@ -126,8 +127,34 @@ export interface RosterReply {
   readonly revoked: readonly string[];
 }
 
-/** The answer to Announce: the roster after the announcement, and the revoked host names. */
-export type AnnounceReply = RosterReply;
+/** One workspace API key as a host needs it to verify the key: its hash, never the key. */
+export interface ApiKeyEntry {
+  readonly id: string;
+  readonly name: string;
+  /** sha256 over the key's payload segment, `.`, and its secret; 64 lowercase hex characters. */
+  readonly secret_hash: string;
+  /** ISO 8601, or null when the key does not expire. */
+  readonly expires_at: string | null;
+  /** ISO 8601, or null unless the key was revoked. */
+  readonly revoked_at: string | null;
+}
+
+export type { OidcConfig } from '../identity/oidc-config.js';
+
+/** What the CA host tells hosts so they can verify the credentials of callers that are not hosts. */
+export interface WorkspaceCredentials {
+  readonly api_keys: readonly ApiKeyEntry[];
+  readonly oidc: OidcConfig | null;
+}
+
+/**
+ * The answer to Announce: the roster after the announcement, the revoked host names, and the
+ * workspace credentials (key hashes, the OpenID provider). Only hosts announce, so only hosts
+ * ever receive the credentials.
+ */
+export interface AnnounceReply extends RosterReply {
+  readonly credentials: WorkspaceCredentials;
+}
 
 /** How the receiver's gate decided a call that ran. */
 export interface Decided {

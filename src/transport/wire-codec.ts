@@ -127,6 +127,21 @@ const decisionSchema: Schema<'Decision'> = z.object({
 
 const dirEntrySchema: Schema<'DirEntry'> = z.object({ name: z.string(), type: z.enum(ENTRY_TYPES), size: uint64.optional() });
 
+/** Most API keys an announce reply may carry. */
+const MAX_API_KEYS = 10_000;
+const apiKeyEntrySchema: Schema<'ApiKeyEntry'> = z.object({
+  id: z.string().regex(/^[0-9a-f]{32}$/, 'not an API key id (32 lowercase hex characters)'),
+  name: z.string().regex(/^[a-z0-9._-]{1,64}$/, 'not an API key name'),
+  secret_hash: z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 hex digest'),
+  expires_at: optionalTime,
+  revoked_at: optionalTime,
+});
+const oidcConfigSchema: Schema<'OidcConfig'> = z.object({
+  issuer: z.string().url().max(2048),
+  client_id: nonEmpty('client_id').pipe(z.string().max(256)),
+  audience: z.string().max(512),
+});
+
 const rosterEntrySchema: Schema<'RosterEntry'> = z.object({ name: hostName, address: optionalHostPort, last_seen: optionalTime, online: z.boolean() });
 
 const schemas: { readonly [M in MessageName]: Schema<M> } = {
@@ -188,7 +203,14 @@ const schemas: { readonly [M in MessageName]: Schema<M> } = {
   RenewRequest: z.object({ csr_pem: pemBlock('CERTIFICATE REQUEST', 'csr_pem') }),
   RenewResponse: z.object({ cert_pem: pemBlock('CERTIFICATE', 'cert_pem') }),
   AnnounceRequest: z.object({ address: hostPort }),
-  AnnounceResponse: z.object({ peers: z.array(rosterEntrySchema), revoked: revokedNames }),
+  AnnounceResponse: z.object({
+    peers: z.array(rosterEntrySchema),
+    revoked: revokedNames,
+    api_keys: z.array(apiKeyEntrySchema).max(MAX_API_KEYS),
+    oidc: oidcConfigSchema.nullable(),
+  }),
+  ApiKeyEntry: apiKeyEntrySchema,
+  OidcConfig: oidcConfigSchema,
   RosterRequest: z.object({}),
   RosterResponse: z.object({ peers: z.array(rosterEntrySchema), revoked: revokedNames }),
   RosterEntry: rosterEntrySchema,
@@ -267,6 +289,30 @@ function fromWireRoster(wire: WireMessage<'RosterResponse'>): RosterReply {
     peers: Object.freeze(wire.peers.map(fromWireRosterEntry)),
     // Host names compare case-insensitively and are certified in lower case.
     revoked: Object.freeze([...new Set(wire.revoked.map((name) => name.toLowerCase()))]),
+  });
+}
+
+function toWireAnnounce(reply: AnnounceReply): WireMessage<'AnnounceResponse'> {
+  const { api_keys: keys, oidc } = reply.credentials;
+  return {
+    ...toWireRoster(reply),
+    api_keys: keys.map((key) => ({ id: key.id, name: key.name, secret_hash: key.secret_hash, expires_at: key.expires_at ?? '', revoked_at: key.revoked_at ?? '' })),
+    oidc: oidc === null ? null : { issuer: oidc.issuer, client_id: oidc.client_id, audience: oidc.audience ?? '' },
+  };
+}
+
+function fromWireAnnounce(wire: WireMessage<'AnnounceResponse'>): AnnounceReply {
+  const { oidc } = wire;
+  return Object.freeze({
+    ...fromWireRoster(wire),
+    credentials: Object.freeze({
+      api_keys: Object.freeze(
+        wire.api_keys.map((key) =>
+          Object.freeze({ id: key.id, name: key.name, secret_hash: key.secret_hash, expires_at: key.expires_at === '' ? null : key.expires_at, revoked_at: key.revoked_at === '' ? null : key.revoked_at }),
+        ),
+      ),
+      oidc: oidc === null ? null : Object.freeze({ issuer: oidc.issuer, client_id: oidc.client_id, audience: oidc.audience === '' ? null : oidc.audience }),
+    }),
   });
 }
 
@@ -432,8 +478,8 @@ export const CODECS: { readonly [M in MeshMethod]: MethodCodec<M> } = {
   Announce: codec('Announce', {
     toWireRequest: (request) => ({ address: request.address }),
     fromWireRequest: (wire) => Object.freeze({ address: wire.address }),
-    toWireResponse: toWireRoster,
-    fromWireResponse: fromWireRoster,
+    toWireResponse: toWireAnnounce,
+    fromWireResponse: fromWireAnnounce,
   }),
   Roster: codec('Roster', {
     toWireRequest: () => ({}),

@@ -128,6 +128,20 @@ export const WIRE_SHAPES = {
   AnnounceResponse: {
     peers: [1, 'repeated RosterEntry'],
     revoked: [2, 'repeated string'],
+    api_keys: [3, 'repeated ApiKeyEntry'],
+    oidc: [4, 'OidcConfig'],
+  },
+  ApiKeyEntry: {
+    id: [1, 'string'],
+    name: [2, 'string'],
+    secret_hash: [3, 'string'],
+    expires_at: [4, 'string'],
+    revoked_at: [5, 'string'],
+  },
+  OidcConfig: {
+    issuer: [1, 'string'],
+    client_id: [2, 'string'],
+    audience: [3, 'string'],
   },
   RosterRequest: {},
   RosterResponse: {
@@ -172,6 +186,13 @@ export type MeshMethod = keyof typeof MESH_METHODS;
  * one-time token authenticates. Every other RPC is refused before the handler without one.
  */
 export const OPEN_METHODS: ReadonlySet<MeshMethod> = new Set<MeshMethod>(['Join']);
+
+/**
+ * The methods a caller without a host certificate may call with a bearer credential (API key,
+ * OAuth access token, share token): the tools, which the receiver's gate decides, Ping, and
+ * Roster (to find a host's address). Renew and Announce are for hosts only.
+ */
+export const BEARER_METHODS: ReadonlySet<MeshMethod> = new Set<MeshMethod>(['Ping', 'ExecuteCommand', 'ReadFile', 'WriteFile', 'ListDir', 'Roster']);
 
 /** The options every load of `mesh.proto` uses; the derived types assume exactly these. */
 export const PROTO_LOADER_OPTIONS = Object.freeze({ keepCase: true, longs: Number, bytes: Buffer, defaults: true, oneofs: true });

@@ -128,7 +128,7 @@ describe('joining and the roster', () => {
       try {
         const r = await foxtrot.run(['join', invite.body.token, '--server', other.address, '--name', 'foxtrot']);
         expect(r.code).toBe(3);
-        expect(r.stderr).toMatch(/not the workspace this token was made for/);
+        expect(r.stderr).toMatch(/not of the workspace this credential was made for/);
         expect(existsSync(join(foxtrot.home, 'tls'))).toBe(false);
       } finally {
         await other.stop();

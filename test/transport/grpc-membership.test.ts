@@ -125,7 +125,7 @@ describe('joinWorkspace', () => {
     const error = await rejection(joinGamma(server));
     expect(error.code).toBe('denied');
     expect(error.message).toBe(
-      `the server at ${server.address} is not the workspace this token was made for: its CA fingerprint is ${pki.evilCa.fingerprint}, the token expects ${pki.ca.fingerprint}`,
+      `the server at ${server.address} is not of the workspace this credential was made for: its CA fingerprint is ${pki.evilCa.fingerprint}, the credential expects ${pki.ca.fingerprint}`,
     );
     expect(error.hint).toMatch(/intercepting/);
     expect(evilHandler.calls).toEqual([]);

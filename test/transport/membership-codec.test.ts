@@ -57,11 +57,34 @@ describe('replies', () => {
     expect(reply).toEqual({ peers: [{ name: 'beta', online: false }], revoked: [] });
   });
 
-  it.each(['Roster', 'Announce'] as const)('%s carries the revoked host names, lower-cased, once each, frozen', (method) => {
-    const reply = CODECS[method].decodeResponse({ peers: [], revoked: ['Beta', 'gamma', 'beta'] });
+  it('Roster carries the revoked host names, lower-cased, once each, frozen', () => {
+    const reply = CODECS.Roster.decodeResponse({ peers: [], revoked: ['Beta', 'gamma', 'beta'] });
     expect(reply.revoked).toEqual(['beta', 'gamma']);
     expect(Object.isFrozen(reply.revoked)).toBe(true);
-    expect(CODECS[method].encodeResponse({ peers: [], revoked: ['beta'] })).toEqual({ peers: [], revoked: ['beta'] });
+    expect(CODECS.Roster.encodeResponse({ peers: [], revoked: ['beta'] })).toEqual({ peers: [], revoked: ['beta'] });
+  });
+
+  it('Announce carries the revoked names and the workspace credentials: key hashes and the OpenID provider', () => {
+    const key = { id: 'a'.repeat(32), name: 'ci', secret_hash: 'b'.repeat(64), expires_at: null, revoked_at: '2026-11-21T10:00:00.000Z' };
+    const oidc = { issuer: 'https://login.example.com', client_id: 'cmdop', audience: null };
+    const wire = CODECS.Announce.encodeResponse({ peers: [], revoked: ['beta'], credentials: { api_keys: [key], oidc } });
+    expect(wire).toEqual({
+      peers: [],
+      revoked: ['beta'],
+      api_keys: [{ ...key, expires_at: '' }],
+      oidc: { ...oidc, audience: '' },
+    });
+    const back = CODECS.Announce.decodeResponse(wire);
+    expect(back).toEqual({ peers: [], revoked: ['beta'], credentials: { api_keys: [key], oidc } });
+    expect(CODECS.Announce.decodeResponse({ ...wire, oidc: null }).credentials.oidc).toBeNull();
+  });
+
+  it.each([
+    ['a key id that is not 32 hex characters', { id: 'x', name: 'ci', secret_hash: 'b'.repeat(64), expires_at: '', revoked_at: '' }],
+    ['a hash that is not sha256 hex', { id: 'a'.repeat(32), name: 'ci', secret_hash: 'nope', expires_at: '', revoked_at: '' }],
+    ['a revocation time that is not ISO 8601', { id: 'a'.repeat(32), name: 'ci', secret_hash: 'b'.repeat(64), expires_at: '', revoked_at: 'soon' }],
+  ])('an API key entry with %s from the CA host is internal', (_what, entry) => {
+    expect(() => CODECS.Announce.decodeResponse({ peers: [], revoked: [], api_keys: [entry], oidc: null })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
   });
 
   it.each([
@@ -69,7 +92,7 @@ describe('replies', () => {
     ['an empty name', ['']],
     ['more than 10 000 names', Array.from({ length: 10_001 }, (_, i) => `host-${i}`)],
   ])('a revoked list with %s from the peer is internal', (_what, revoked) => {
-    expect(() => CODECS.Announce.decodeResponse({ peers: [], revoked })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+    expect(() => CODECS.Announce.decodeResponse({ peers: [], revoked, api_keys: [], oidc: null })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
     expect(() => CODECS.Roster.decodeResponse({ peers: [], revoked })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
   });
 
@@ -78,7 +101,7 @@ describe('replies', () => {
   });
 
   it('a handler reply with a bad revoked name is refused before it is sent', () => {
-    expect(() => CODECS.Announce.encodeResponse({ peers: [], revoked: ['no such name!'] })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
+    expect(() => CODECS.Announce.encodeResponse({ peers: [], revoked: ['no such name!'], credentials: { api_keys: [], oidc: null } })).toThrow(expect.objectContaining({ code: 'internal' }) as Error);
   });
 
   it.each([

@@ -101,7 +101,7 @@ describe('mesh.proto matches wire-types.ts', () => {
     const write = meshWire().methods.WriteFile.deserializeRequest(Buffer.alloc(0));
     expect(write).toEqual({ path: '', content: Buffer.alloc(0) });
     // A reply from a host that predates the revoked list decodes to an empty one.
-    expect(meshWire().methods.Announce.deserializeResponse(Buffer.alloc(0))).toEqual({ peers: [], revoked: [] });
+    expect(meshWire().methods.Announce.deserializeResponse(Buffer.alloc(0))).toEqual({ peers: [], revoked: [], api_keys: [], oidc: null });
     expect(meshWire().methods.Roster.deserializeResponse(Buffer.alloc(0))).toEqual({ peers: [], revoked: [] });
   });
 });

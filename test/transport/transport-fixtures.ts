@@ -172,7 +172,7 @@ export function createRecordingHandler(caHost?: FakeCaHost): RecordingHandler {
     announce: (caller, request, ctx) =>
       record('Announce', caller, request, ctx, () => {
         roster.set(caller.host, { name: caller.host, address: request.address, last_seen: new Date().toISOString(), online: true });
-        return { peers: [...roster.values()], revoked: [] };
+        return { peers: [...roster.values()], revoked: [], credentials: { api_keys: [], oidc: null } };
       }),
     roster: (caller, request, ctx) => record('Roster', caller, request, ctx, () => ({ peers: [...roster.values(), { name: 'gamma', online: false }], revoked: ['delta'] })),
   };
