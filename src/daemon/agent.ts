@@ -20,10 +20,10 @@ import { exactRule, parseRule } from '../gate/rule-grammar.js';
 import type { ToolName } from '../gate/types.js';
 import { loadHostIdentity, verifyHostCert, type HostIdentity } from '../identity/host-cert.js';
 import { createLocalToken } from '../identity/local-token.js';
-import { tlsDir } from '../identity/workspace-ca.js';
+import { caFingerprint, tlsDir } from '../identity/workspace-ca.js';
 import { createFsPathResolver } from '../platform/fs-path-resolver.js';
 import { createMeshServer, type MeshServer, type RefusedCall } from '../transport/grpc-server.js';
-import type { AnswerReply, CallReply, CallRequest, PeersReply, StatusReply } from '../transport/local-api.js';
+import type { AnswerReply, CallReply, CallRequest, OauthTokenReply, PeersReply, StatusReply } from '../transport/local-api.js';
 import { createLocalServer, type LocalServer } from '../transport/local-server.js';
 import { hostPrincipal } from '../transport/peer-identity.js';
 import { attachOperatorChannel } from '../transport/operator-channel.js';
@@ -31,6 +31,9 @@ import { openAgentLog, type AgentLog } from './agent-log.js';
 import type { GateDeps } from './gated-call.js';
 import { loadMembership } from './membership.js';
 import { createMeshService } from './mesh-service.js';
+import { createBearerAuthenticator } from './bearer-auth.js';
+import { startOauthRefresher } from './oauth-refresher.js';
+import { freshAccessToken } from '../client/oauth-session.js';
 import { agentLogPath, localTokenPath, pidPath, socketPath } from './paths.js';
 import { acquirePidFile } from './pid-file.js';
 import { createPeerDirectory, type PeerDirectory } from './peer-directory.js';
@@ -159,6 +162,13 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
     host,
     tls: identity,
     handler: service,
+    authenticateBearer: createBearerAuthenticator({
+      home,
+      selfHost: hostName,
+      isCa: membership.is_ca,
+      caFingerprint: caFingerprint(identity.caCertPem),
+      refreshCredentials: () => peers.refreshNow(),
+    }),
     onRefused: (refused: RefusedCall) => {
       const { write, suppressed } = refusals.admit(refused.peer);
       if (write) void auditRefusal(audit, log, { tool: toolOf(refused.method), reason: refused.reason, hostname: 'unauthenticated', user: `peer ${refused.peer}`, suppressed, from: 'address' });
@@ -210,6 +220,10 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
       peers: async (): Promise<PeersReply> => ({ peers: await peers.list() }),
       sessionRules: () => policies.sessionRules(),
       pending: () => ({ operators_connected: broker.operators(), prompts: broker.pending() }),
+      oauthToken: async (): Promise<OauthTokenReply> => {
+        const fresh = await freshAccessToken(home);
+        return { access_token: fresh.accessToken, expires_at: fresh.expiresAt.toISOString(), subject: fresh.subject };
+      },
       answer: (request): Promise<AnswerReply> => {
         const answered = broker.answer(request);
         return Promise.resolve({ id: request.id, decision: answered.decision, scope: answered.scope, ...(answered.rule === undefined || answered.decision === 'deny' || answered.scope === 'once' ? {} : { rule: answered.rule }) });
@@ -244,6 +258,10 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
     renewal.stop();
   });
   peers.start(listenAddress);
+  const oauth = startOauthRefresher({ home, log });
+  cleanup.unshift(() => {
+    oauth.stop();
+  });
   log.info('the daemon is ready', { pid: process.pid, socket: socketPath(home) });
 
   let resolveStopped: () => void = () => undefined;

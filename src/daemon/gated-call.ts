@@ -200,7 +200,9 @@ async function rememberAnswer(deps: GateDeps, tool: ToolName, target: string, sc
 }
 
 export function callerNames(caller: Caller): { hostname: string; user: string } {
-  return caller.kind === 'local' ? { hostname: 'local', user: 'local-operator' } : { hostname: caller.host, user: caller.principal };
+  if (caller.kind === 'local') return { hostname: 'local', user: 'local-operator' };
+  // A caller with a bearer credential (key:, user:, guest:) has no authenticated host.
+  return { hostname: caller.host === '' ? '-' : caller.host, user: caller.principal };
 }
 
 export function wireDecision(d: GateDecision): WireGateDecision {

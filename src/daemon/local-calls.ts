@@ -12,6 +12,7 @@ import type { ReadFileResult } from '../tools/read-file.js';
 import type { WriteFileResult } from '../tools/write-file.js';
 import type { CallReply, CallRequest, ExecuteCommandOutput, ListDirOutput, ReadFileOutput, WriteFileOutput } from '../transport/local-api.js';
 import { wireDecision, type GateDeps } from './gated-call.js';
+import type { MeshClient } from '../transport/grpc-client.js';
 import type { PeerDirectory } from './peer-directory.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
 
@@ -53,7 +54,8 @@ export async function callPeer(peers: PeerDirectory, call: CallRequest, signal: 
   }
 }
 
-async function callThrough(client: Awaited<ReturnType<PeerDirectory['client']>>['client'], name: string, call: CallRequest, signal: AbortSignal): Promise<CallReply> {
+/** Makes a local-API tool call on a Mesh client of host `name`, answering in the local API's shape. */
+export async function callThrough(client: MeshClient, name: string, call: CallRequest, signal: AbortSignal): Promise<CallReply> {
   switch (call.tool) {
     case 'execute_command': {
       const r = await client.executeCommand({ command: call.request.command, ...optional('cwd', call.request.cwd), ...optional('timeout_ms', call.request.timeout_ms) }, { signal });

@@ -16,6 +16,7 @@ import type { PeerDirectory } from './peer-directory.js';
 import { auditRefusal, createRefusalWindow } from './refusal-log.js';
 import { RESERVED_NAMES } from './workspace.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
+import { currentCredentials, NO_CREDENTIALS } from './workspace-credentials.js';
 
 /** Calls one caller may have running here at once. */
 const MAX_CALLS_PER_CALLER = 256;
@@ -32,6 +33,18 @@ export interface MeshServiceOptions {
   readonly listenAddress: () => string;
 }
 
+/** Whether the caller proved itself with a host certificate (not a bearer credential). */
+function isHostCaller(caller: RemoteCaller): boolean {
+  return (caller.credential ?? 'certificate') === 'certificate';
+}
+
+/** Membership RPCs are for hosts; the transport already refuses bearer callers, and this makes sure. */
+function requireHost(caller: RemoteCaller, what: string): void {
+  if (!isHostCaller(caller)) {
+    throw new CmdopError('denied', `refused before the gate: only a host of the workspace may ${what}`, { details: { stage: 'authentication' } });
+  }
+}
+
 export function createMeshService(options: MeshServiceOptions): MeshHandler {
   const { deps, membership, peers } = options;
   // Joins are taken one at a time, so two hosts can never both get the same name; the queue is
@@ -41,17 +54,19 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
   // Calls in flight per caller: a peer with an allow rule cannot start processes without end.
   const inFlight = new Map<string, number>();
   const limited = async <T>(caller: RemoteCaller, run: () => Promise<T>): Promise<T> => {
-    const now = inFlight.get(caller.host) ?? 0;
+    // Keyed by principal: callers without a host (keys, users, guests) each count on their own.
+    const who = caller.principal;
+    const now = inFlight.get(who) ?? 0;
     if (now >= MAX_CALLS_PER_CALLER) {
-      throw new CmdopError('rate_limited', `${caller.host} already has ${now} calls running on ${deps.self.host}`, { hint: 'Wait for some to finish, then try again.' });
+      throw new CmdopError('rate_limited', `${who} already has ${now} calls running on ${deps.self.host}`, { hint: 'Wait for some to finish, then try again.' });
     }
-    inFlight.set(caller.host, now + 1);
+    inFlight.set(who, now + 1);
     try {
       return await run();
     } finally {
-      const left = (inFlight.get(caller.host) ?? 1) - 1;
-      if (left <= 0) inFlight.delete(caller.host);
-      else inFlight.set(caller.host, left);
+      const left = (inFlight.get(who) ?? 1) - 1;
+      if (left <= 0) inFlight.delete(who);
+      else inFlight.set(who, left);
     }
   };
 
@@ -61,7 +76,8 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
   // of the one call that tried to run a tool.
   const revokedRefusals = createRefusalWindow();
   const refuseRevoked = async (caller: RemoteCaller, tool: string): Promise<void> => {
-    if (!(await peers.isRevoked(caller.host))) return;
+    // A bearer caller has no host; its credential was checked for revocation when it was verified.
+    if (!isHostCaller(caller) || !(await peers.isRevoked(caller.host))) return;
     const reason = `refused before the gate: the host ${caller.host} was revoked from this workspace`;
     const { write, suppressed } = revokedRefusals.admit(`${caller.host}/${tool}`);
     if (write) await auditRefusal(deps.audit(), deps.log, { tool, reason, hostname: caller.host, user: `host:${caller.host}`, suppressed, from: 'host' });
@@ -156,6 +172,7 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
       return result;
     },
     renew: async (caller, request) => {
+      requireHost(caller, 'renew a certificate');
       await refuseRevoked(caller, 'renew');
       const ca = await requireCa('renew certificates');
       const certPem = await signHostCsr(ca, request.csr_pem, { hostName: caller.host });
@@ -163,12 +180,21 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
       return { cert_pem: certPem };
     },
     announce: async (caller, request) => {
+      requireHost(caller, 'announce an address');
       await refuseRevoked(caller, 'announce');
-      return { peers: await peers.recordAnnounce(caller.host, request.address), revoked: await peers.revoked() };
+      const view = await peers.recordAnnounce(caller.host, request.address);
+      // Only the CA host's records are the workspace's; another host has nothing to hand out.
+      const credentials = membership.is_ca ? await currentCredentials(deps.home, true) : NO_CREDENTIALS;
+      return { peers: view, revoked: await peers.revoked(), credentials };
     },
     roster: async (caller) => {
+      if (caller.credential === 'share') {
+        // A guest is let in to one host; the rest of the workspace is none of its business.
+        throw new CmdopError('denied', 'refused before the gate: a share token opens one host, not the roster of the workspace', { details: { stage: 'authentication' } });
+      }
       await refuseRevoked(caller, 'roster');
-      return { peers: await peers.roster(), revoked: await peers.revoked() };
+      // A caller that is not a host learns where the hosts are, nothing more.
+      return { peers: await peers.roster(), revoked: isHostCaller(caller) ? await peers.revoked() : [] };
     },
   };
 }

@@ -17,9 +17,13 @@ import type { RosterEntry } from '../transport/mesh-handler.js';
 import type { AgentLog } from './agent-log.js';
 import type { Membership } from './membership.js';
 import { cacheRevoked, currentRevokedNames } from './revoked-names.js';
+import { cacheCredentials } from './workspace-credentials.js';
 import { lookupPeer, mergeLearnt, readRoster, updateRoster, type RosterRecord } from './roster.js';
 
 export type RosterView = RosterEntry;
+
+/** An unknown credential makes a joined host ask the CA host at most this often. */
+const MIN_REFRESH_GAP_MS = 5_000;
 
 export interface PeerDirectory {
   /** Every known host, this one first. */
@@ -40,6 +44,11 @@ export interface PeerDirectory {
   registerJoined(name: string): Promise<void>;
   /** Whether `name` is taken in the workspace (as far as this host knows). */
   isTaken(name: string): Promise<boolean>;
+  /**
+   * Joined host: announces to the CA host now, to learn of a key created a moment ago, unless
+   * it did so within the last few seconds; resolves when done (never rejects). CA host: nothing.
+   */
+  refreshNow(): Promise<void>;
   /** Drops cached clients (after this host's certificate was renewed). */
   resetClients(): void;
   close(): void;
@@ -66,6 +75,8 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
   let selfAddress = membership.ca_address;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let refreshing: Promise<void> | undefined;
+  let lastRefresh = 0;
 
   const isOnline = (record: RosterRecord, now: number): boolean => {
     if (membership.is_ca) {
@@ -98,6 +109,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
       lastCaContact = Date.now();
       // The revoked list first: a host the CA host revoked is refused here from the next call.
       if (reply.revoked.length > 0) await cacheRevoked(home, reply.revoked);
+      await cacheCredentials(home, reply.credentials);
       const revoked = new Set(reply.revoked);
       learnt = new Map(reply.peers.filter((p) => !revoked.has(p.name)).map((p) => [p.name, p.online]));
       await updateRoster(home, (records) =>
@@ -203,6 +215,16 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     async isTaken(name) {
       if (name === self) return true;
       return (await readRoster(home)).some((r) => r.name === name);
+    },
+    refreshNow() {
+      if (membership.is_ca || closed) return Promise.resolve();
+      if (refreshing !== undefined) return refreshing;
+      if (Date.now() - lastRefresh < MIN_REFRESH_GAP_MS) return Promise.resolve();
+      lastRefresh = Date.now();
+      refreshing = announce().finally(() => {
+        refreshing = undefined;
+      });
+      return refreshing;
     },
     resetClients() {
       for (const c of clients.values()) c.close();

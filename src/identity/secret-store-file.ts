@@ -24,17 +24,19 @@ export interface FileSecretStoreOptions {
   readonly home: string;
   /** Why this store was chosen, for `cmdop doctor` (default: "chosen explicitly"). */
   readonly reason?: string;
+  /** The file's name in `home` (default `secrets.json`; workspace API keys use `ssh_workspaces.json`). */
+  readonly fileName?: string;
 }
 
-/** The secrets file, `secrets.json` (mode 0600). */
-export function secretsPath(home: string): string {
-  return join(home, 'secrets.json');
+/** The secrets file, `secrets.json` by default (mode 0600). */
+export function secretsPath(home: string, fileName = 'secrets.json'): string {
+  return join(home, fileName);
 }
 
 /** The file store over `CMDOP_HOME/secrets.json`; nothing is created until the first `set`. */
 export function createFileSecretStore(options: FileSecretStoreOptions): SecretStore {
   const { home } = options;
-  const path = secretsPath(home);
+  const path = secretsPath(home, options.fileName);
   const read = async (): Promise<SecretMap> => parseSecrets(path, await readSecureFile(path));
   const change = async <T>(fn: (secrets: SecretMap) => T): Promise<T> => {
     // updateStateFile runs the transform exactly once, under the lock, or throws.

@@ -45,6 +45,8 @@ export interface OpenSecretStoreOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Keyring probe time limit in milliseconds (default 2 s). */
   readonly probeTimeoutMs?: number;
+  /** The fallback file's name in `home` (default `secrets.json`). */
+  readonly fileName?: string;
 }
 
 /**
@@ -56,9 +58,10 @@ export async function openSecretStore(options: OpenSecretStoreOptions): Promise<
   const env = options.env ?? process.env;
   const forced = parseForced(env.CMDOP_SECRET_STORE);
   const want = forced ?? options.prefer ?? 'keyring';
-  const file = secretsPath(options.home);
+  const file = secretsPath(options.home, options.fileName);
+  const fileName = options.fileName === undefined ? {} : { fileName: options.fileName };
   if (want === 'file') {
-    return createFileSecretStore({ home: options.home, reason: forced === undefined ? 'the file store was asked for' : 'CMDOP_SECRET_STORE=file' });
+    return createFileSecretStore({ home: options.home, reason: forced === undefined ? 'the file store was asked for' : 'CMDOP_SECRET_STORE=file', ...fileName });
   }
   const keyring = await openKeyringSecretStore({
     ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
@@ -73,7 +76,7 @@ export async function openSecretStore(options: OpenSecretStoreOptions): Promise<
   }
   const reason = `no OS keyring available (${keyring.reason})`;
   options.notice?.(`${reason}; secrets are kept in ${file} (0600)`);
-  return createFileSecretStore({ home: options.home, reason });
+  return createFileSecretStore({ home: options.home, reason, ...fileName });
 }
 
 function parseForced(value: string | undefined): SecretStoreKind | undefined {
