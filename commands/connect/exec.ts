@@ -1,8 +1,7 @@
 import { Args, Flags, type Interfaces } from '@oclif/core';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
-import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
+import { connectClient, credentialFlags } from '../../src/cli/connect-client.js';
 import { BaseCommand, toCmdopError } from '../../src/cli/base-command.js';
-import { createClient, EXEC_GRACE_MS, shellExitCode } from '../../src/client/index.js';
+import { EXEC_GRACE_MS, shellExitCode } from '../../src/client/index.js';
 import { CmdopError } from '../../src/errors.js';
 import type { CallReply, WireGateDecision } from '../../src/transport/local-api.js';
 
@@ -29,6 +28,7 @@ export default class ConnectExec extends BaseCommand {
   static override summary = 'Run a shell command on a host of the workspace, through its gate.';
   static override description = [
     'The command line goes to your own daemon, which calls HOST (this host or a peer); HOST\'s gate decides, and its audit log records the call.',
+    'With an API key (--api-key, CMDOP_API_KEY, --workspace, or one stored with `cmdop connect key set`), an OAuth login (`cmdop login`) or a share token (--share), the call goes straight to HOST over TLS instead, as key:NAME, user:SUBJECT or guest:ID; `cmdop whoami` shows which credential is used.',
     'Words after -- are joined with spaces into one command line; a single quoted argument is taken as it is.',
     'The remote stdout and stderr are printed as they are, and the exit code is the command\'s own (128+N when signal N ended it).',
     'When the command did not run, the exit code says why: 2 bad input, 3 denied by the host\'s gate, 4 unknown host, 7 host or daemon unreachable.',
@@ -38,6 +38,8 @@ export default class ConnectExec extends BaseCommand {
     "<%= config.bin %> connect exec vps-audi 'cd /srv/app && git status --short'",
     '<%= config.bin %> connect exec build-box --cwd /srv/app --timeout 120 -- make test',
     '<%= config.bin %> connect exec vps-audi --json -- df -h /',
+    'CMDOP_API_KEY=cmdop-key.… <%= config.bin %> connect exec vps-audi -- uname -a',
+    '<%= config.bin %> connect exec vps-audi --share cmdop-share.… -- uptime',
   ];
   static override usage = ['connect exec HOST [--timeout SECONDS] [--cwd DIR] [--json] -- COMMAND...', "connect exec HOST [FLAGS] 'COMMAND LINE'"];
   // Not strict: the command's words follow the host as extra arguments.
@@ -47,6 +49,7 @@ export default class ConnectExec extends BaseCommand {
     command: Args.string({ description: 'The command line, after -- or as one quoted argument.', required: false, ignoreStdin: true }),
   };
   static override flags = {
+    ...credentialFlags,
     timeout: Flags.integer({ description: `Seconds the command may run on the host (1-${MAX_TIMEOUT_S}).`, default: 30, min: 1, max: MAX_TIMEOUT_S }),
     cwd: Flags.string({ description: 'Working directory on the host.' }),
   };
@@ -59,8 +62,7 @@ export default class ConnectExec extends BaseCommand {
     const command = commandLine(this.argv, argv.length, args.command);
     this.target = { host: args.host, command };
     // With a machine password set, only an unlocked CLI may call hosts.
-    await requireUnlocked(resolveCmdopHome());
-    const client = createClient();
+    const client = await connectClient(flags);
     const timeoutMs = flags.timeout * 1000;
     const reply = await client.exec(args.host, command, {
       timeoutMs,

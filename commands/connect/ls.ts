@@ -1,8 +1,6 @@
 import { Args } from '@oclif/core';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
-import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
+import { connectClient, credentialFlags } from '../../src/cli/connect-client.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { createClient } from '../../src/client/index.js';
 import type { ListDirOutput, WireGateDecision } from '../../src/transport/local-api.js';
 
 interface LsResult extends ListDirOutput {
@@ -14,15 +12,15 @@ export default class ConnectLs extends BaseCommand {
   static override summary = 'List a directory on a host of the workspace, through its gate.';
   static override description = 'Prints one entry per line: type, size in bytes (blank when the host gives none), name.';
   static override examples = ['<%= config.bin %> connect ls vps-audi /srv/app', '<%= config.bin %> connect ls vps-audi /var/log --json'];
+  static override flags = { ...credentialFlags };
   static override args = {
     host: Args.string({ description: 'The host to list on (its host name).', required: true, ignoreStdin: true }),
     path: Args.string({ description: 'The directory on that host.', required: true, ignoreStdin: true }),
   };
 
   async run(): Promise<LsResult> {
-    const { args } = await this.parse(ConnectLs);
-    await requireUnlocked(resolveCmdopHome());
-    const reply = await createClient().listDir(args.host, args.path);
+    const { args, flags } = await this.parse(ConnectLs);
+    const reply = await (await connectClient(flags)).listDir(args.host, args.path);
     const result: LsResult = { hostname: reply.hostname, ...reply.result, decision: reply.decision };
     if (!this.jsonEnabled()) {
       this.log(renderEntries(result));

@@ -1,9 +1,7 @@
 import { writeFile } from 'node:fs/promises';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
-import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
+import { connectClient, credentialFlags } from '../../src/cli/connect-client.js';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { createClient } from '../../src/client/index.js';
 import { CmdopError, systemErrorCode } from '../../src/errors.js';
 import type { ReadFileMetadata } from '../../src/client/index.js';
 import type { WireGateDecision } from '../../src/transport/local-api.js';
@@ -36,6 +34,7 @@ export default class ConnectRead extends BaseCommand {
     path: Args.string({ description: 'The file on that host.', required: true, ignoreStdin: true }),
   };
   static override flags = {
+    ...credentialFlags,
     offset: Flags.integer({ description: 'First byte to read.', min: 0 }),
     length: Flags.integer({ description: 'Bytes to read at most.', min: 0 }),
     output: Flags.string({ char: 'o', description: 'Write the bytes to this local file instead of stdout.' }),
@@ -43,8 +42,7 @@ export default class ConnectRead extends BaseCommand {
 
   async run(): Promise<ReadResult> {
     const { args, flags } = await this.parse(ConnectRead);
-    await requireUnlocked(resolveCmdopHome());
-    const reply = await createClient().readFile(args.host, args.path, {
+    const reply = await (await connectClient(flags)).readFile(args.host, args.path, {
       ...(flags.offset === undefined ? {} : { offset: flags.offset }),
       ...(flags.length === undefined ? {} : { length: flags.length }),
     });

@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
-import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
+import { connectClient, credentialFlags } from '../../src/cli/connect-client.js';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { createClient } from '../../src/client/index.js';
 import { CmdopError, systemErrorCode } from '../../src/errors.js';
 import type { WireGateDecision, WriteFileOutput } from '../../src/transport/local-api.js';
 
@@ -28,6 +26,7 @@ export default class ConnectWrite extends BaseCommand {
     path: Args.string({ description: 'The file on that host.', required: true, ignoreStdin: true }),
   };
   static override flags = {
+    ...credentialFlags,
     from: Flags.string({ description: 'Local file to send (- or absent: standard input).' }),
     mode: Flags.string({ description: 'Permission bits of the file, in octal (644, 0600).' }),
   };
@@ -36,8 +35,7 @@ export default class ConnectWrite extends BaseCommand {
     const { args, flags } = await this.parse(ConnectWrite);
     const mode = flags.mode === undefined ? undefined : parseMode(flags.mode);
     const content = flags.from === undefined || flags.from === '-' ? await readStdin() : await readLocal(flags.from);
-    await requireUnlocked(resolveCmdopHome());
-    const reply = await createClient().writeFile(args.host, args.path, content, mode === undefined ? {} : { mode });
+    const reply = await (await connectClient(flags)).writeFile(args.host, args.path, content, mode === undefined ? {} : { mode });
     const result: WriteResult = { hostname: reply.hostname, ...reply.result, decision: reply.decision };
     if (!this.jsonEnabled()) this.log(`${result.created ? 'created' : 'replaced'} ${result.hostname}:${result.path} (${result.bytes} bytes)`);
     return result;

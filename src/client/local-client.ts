@@ -93,6 +93,12 @@ export interface ClientOptions {
   readonly socketPath?: string;
   /** The local token, when not read from `HOME/run/local.token`. */
   readonly token?: string;
+  /**
+   * Makes the tool calls (exec, read, write, ls) some other way than through the local daemon:
+   * with a bearer credential straight to the host (see callWithBearer). Status, peers and
+   * session rules still ask the daemon.
+   */
+  readonly callTool?: (call: CallRequest, options: CallOptions) => Promise<CallReply>;
 }
 
 /** Per-call options every client method takes. */
@@ -163,7 +169,7 @@ export function createClient(options: ClientOptions = {}): CmdopClient {
       body,
     );
   const callTool = async <K extends LocalTool>(call: CallRequest & { readonly tool: K }, callOptions: CallOptions, defaultTimeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<CallReply<K>> => {
-    const reply = await send<CallReply<K>>(LOCAL_ROUTES.call, call, callOptions, defaultTimeoutMs);
+    const reply = (options.callTool === undefined ? await send<CallReply<K>>(LOCAL_ROUTES.call, call, callOptions, defaultTimeoutMs) : await options.callTool(call, callOptions)) as CallReply<K>;
     assertCallReply(reply, call.tool);
     return reply;
   };

@@ -193,6 +193,25 @@ describe('keyring secret store (gnome-keyring in a private D-Bus session)', () =
   });
 });
 
+describe('workspace API keys in the keyring', () => {
+  it('connect key set puts the key in the keyring, not in ssh_workspaces.json, and whoami reads it back', async () => {
+    requireKeyringTools();
+    const payload = Buffer.from(JSON.stringify({ v: 1, id: 'c'.repeat(32), name: 'ci', fp: 'd'.repeat(64), ws: 'acme' })).toString('base64url');
+    const key = `cmdop-key.${payload}.${Buffer.alloc(32, 7).toString('base64url')}`;
+    // Two sessions on one HOME: the second unlocks the same login keyring the first stored into.
+    const stored = await inKeyringSession([CMDOP_BIN, 'connect', 'key', 'set', key, '--json']);
+    expect(stored.code, stored.stderr).toBe(0);
+    const read = await inKeyringSession([CMDOP_BIN, 'whoami', '--json']);
+    expect(read.code, read.stderr).toBe(0);
+    const set = JSON.parse(stored.stdout) as Record<string, unknown>;
+    const who = JSON.parse(read.stdout) as Record<string, unknown>;
+    expect(set).toMatchObject({ name: 'acme', principal: 'key:ci', store: 'keyring' });
+    expect(who).toMatchObject({ source: 'active_workspace', principal: 'key:ci', workspace: 'acme' });
+    expect(existsSync(join(home, 'ssh_workspaces.json'))).toBe(false);
+    expect(stored.stdout + stored.stderr + read.stdout + read.stderr).not.toContain(key);
+  });
+});
+
 describe('keyring fallback', () => {
   it('without a D-Bus session, falls back to the file store with one notice', async () => {
     requireKeyringTools();
