@@ -10,6 +10,7 @@
  */
 import { CmdopError } from '../errors.js';
 import { callThrough } from '../daemon/local-calls.js';
+import { currentRevokedNames } from '../daemon/revoked-names.js';
 import { lookupPeer, readRoster } from '../daemon/roster.js';
 import { normalizeHostName } from '../identity/host-name.js';
 import { connectWithBearer, type MeshClient } from '../transport/grpc-client.js';
@@ -36,6 +37,10 @@ export async function callWithBearer(call: CallRequest, options: BearerCallOptio
       hint: `Call ${choice.share_host ?? 'the host it names'} with it, or ask ${host}'s operator for a share token of ${host}.`,
       details: { host, share_host: choice.share_host },
     });
+  }
+  if ((await currentRevokedNames(options.home)).has(host)) {
+    // Its certificate may still verify; a credential sent there could be replayed to every other host.
+    throw new CmdopError('denied', `${host} was revoked from the workspace: no credential is sent to it`, { hint: 'Call another host, or ask the workspace owner.', details: { host } });
   }
   const address = options.address ?? (await addressOf(host, options.home, choice, bearer));
   const client = await connectWithBearer({ address, caFingerprint: choice.ca_fingerprint, expectedHostName: host, bearer });

@@ -31,7 +31,7 @@ import { openAgentLog, type AgentLog } from './agent-log.js';
 import type { GateDeps } from './gated-call.js';
 import { loadMembership } from './membership.js';
 import { createMeshService } from './mesh-service.js';
-import { createBearerAuthenticator } from './bearer-auth.js';
+import { createBearerAuthenticator, MAX_CREDENTIALS_AGE_MS } from './bearer-auth.js';
 import { startOauthRefresher } from './oauth-refresher.js';
 import { freshAccessToken } from '../client/oauth-session.js';
 import { agentLogPath, localTokenPath, pidPath, socketPath } from './paths.js';
@@ -168,6 +168,10 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
       isCa: membership.is_ca,
       caFingerprint: caFingerprint(identity.caCertPem),
       refreshCredentials: () => peers.refreshNow(),
+      ...(membership.is_ca ? {} : { lastCaContact: () => peers.lastCaContact(), maxCredentialsAgeMs: Math.max(MAX_CREDENTIALS_AGE_MS, config.agent.announce_interval * 10_000) }),
+      onError: (error) => {
+        log.error('could not verify a bearer credential; the call was refused', { error });
+      },
     }),
     onRefused: (refused: RefusedCall) => {
       const { write, suppressed } = refusals.admit(refused.peer);

@@ -9,7 +9,7 @@
  */
 import { CmdopError } from '../errors.js';
 import { API_KEY_PREFIX, parseApiKey, verifyApiKey, verifyApiKeyWith, type ApiKeyRecord } from '../identity/api-key.js';
-import { createAccessTokenVerifier, type AccessTokenVerifier } from '../identity/oidc.js';
+import { createAccessTokenVerifier, validateOidcSettings, type AccessTokenVerifier } from '../identity/oidc.js';
 import { SHARE_PREFIX, verifyShare } from '../identity/share-link.js';
 import type { CallerCredential } from '../gate/caller.js';
 import type { ApiKeyEntry, OidcConfig, RemoteCaller } from '../transport/mesh-handler.js';
@@ -25,8 +25,17 @@ export interface BearerAuthOptions {
   readonly caFingerprint: string;
   /** Joined host: fetch the CA host's credentials now (an API key created a moment ago). */
   readonly refreshCredentials?: () => Promise<void>;
+  /** Joined host: when the CA host last answered (epoch ms), so a copy too old to know of recent revocations is not trusted. */
+  readonly lastCaContact?: () => number;
+  /** How old the copy of the key list may be before API keys are refused (default 150 s). */
+  readonly maxCredentialsAgeMs?: number;
+  /** Where the details of a failure that is not a refusal go; the caller only hears that the host cannot verify. */
+  readonly onError?: (error: unknown) => void;
   readonly now?: () => Date;
 }
+
+/** Default for {@link BearerAuthOptions.maxCredentialsAgeMs}: ten default announce intervals. */
+export const MAX_CREDENTIALS_AGE_MS = 150_000;
 
 /** Authenticates one bearer credential; resolves with the caller or rejects with CmdopError('denied'). */
 export type BearerAuthenticator = (credential: string, call: { readonly peer: string }) => Promise<RemoteCaller>;
@@ -35,6 +44,21 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
   const now = (): Date => options.now?.() ?? new Date();
   let verifier: { readonly config: string; readonly verify: AccessTokenVerifier } | undefined;
 
+  /** A joined host that has not heard from the CA host for a while cannot know which keys were revoked since. */
+  const requireFreshCopy = async (): Promise<void> => {
+    const lastContact = options.lastCaContact;
+    if (lastContact === undefined) return;
+    const maxAge = options.maxCredentialsAgeMs ?? MAX_CREDENTIALS_AGE_MS;
+    if (now().getTime() - lastContact() <= maxAge) return;
+    await options.refreshCredentials?.();
+    const age = now().getTime() - lastContact();
+    if (age <= maxAge) return;
+    throw refused(
+      lastContact() === 0 ? 'this host has not yet reached the CA host, so it cannot know whether the API key was revoked' : `this host has not reached the CA host for ${Math.round(age / 1000)} s, so it cannot know whether the API key was revoked`,
+      'Try again once the CA host is reachable from this host (cmdop peers list shows it online).',
+    );
+  };
+
   const apiKey = async (key: string): Promise<string> => {
     const claims = parseClaims(key);
     if (claims.caFingerprint !== options.caFingerprint) {
@@ -42,6 +66,7 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
     }
     // The CA host checks its own records, and notes when each key was last used.
     if (options.isCa) return (await verifyApiKey(options.home, key, now())).principal;
+    await requireFreshCopy();
     let keys = (await currentCredentials(options.home, false)).api_keys;
     if (!keys.some((k) => k.id === claims.id) && options.refreshCredentials !== undefined) {
       // A key created on the CA host since this host's last announce: ask for the list now.
@@ -57,7 +82,8 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
       throw refused('this workspace has no OpenID provider, so OAuth access tokens are not accepted', 'Set one on the CA host with `cmdop workspace oidc set --issuer URL --client-id ID`, or use an API key.');
     }
     const config = JSON.stringify(oidc);
-    if (verifier?.config !== config) verifier = { config, verify: createAccessTokenVerifier(settingsOf(oidc), { now }) };
+    // The settings are checked as `workspace oidc set` checks them (https, or http on loopback only).
+    if (verifier?.config !== config) verifier = { config, verify: createAccessTokenVerifier(validateOidcSettings(settingsOf(oidc)), { now }) };
     return (await verifier.verify.verify(token)).principal;
   };
 
@@ -76,7 +102,7 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
         principal = await accessToken(credential);
       }
     } catch (error) {
-      throw asRefusal(error);
+      throw asRefusal(error, options.onError);
     }
     return Object.freeze({ kind: 'remote', host: '', principal, credential: kind, address: call.peer });
   };
@@ -102,7 +128,8 @@ function parseClaims(key: string): ReturnType<typeof parseApiKey> {
   try {
     return parseApiKey(key);
   } catch (error) {
-    throw asRefusal(error);
+    // A malformed key: its message names what is wrong with the form, never the key.
+    throw refused(CmdopError.from(error).message, 'Copy the whole key printed by `cmdop workspace keys create`.');
   }
 }
 
@@ -110,10 +137,18 @@ function refused(reason: string, hint: string): CmdopError {
   return new CmdopError('denied', `refused before the gate: ${reason}`, { hint, details: { stage: 'authentication' } });
 }
 
-/** Any failure to authenticate is a refusal before the gate; its message was written never to quote the credential. */
-function asRefusal(error: unknown): CmdopError {
-  const e = CmdopError.from(error);
-  if (e.code === 'denied' && e.details?.stage === 'authentication') return e;
-  const reason = e.message.startsWith('refused before the gate') ? e.message : `refused before the gate: ${e.message}`;
-  return new CmdopError('denied', reason, { cause: error, ...(e.hint === undefined ? {} : { hint: e.hint }), details: { stage: 'authentication' } });
+/**
+ * Any failure to authenticate is a refusal before the gate. A deliberate refusal (a bad,
+ * revoked or expired credential) says why, never quoting the credential; anything else (a
+ * damaged file, a lock, a bug) stays in this host's log, and the caller only hears that the
+ * host cannot verify credentials now.
+ */
+function asRefusal(error: unknown, onError?: (error: unknown) => void): CmdopError {
+  if (error instanceof CmdopError && error.code === 'denied') {
+    if (error.details?.stage === 'authentication') return error;
+    const reason = error.message.startsWith('refused before the gate') ? error.message : `refused before the gate: ${error.message}`;
+    return new CmdopError('denied', reason, { cause: error, ...(error.hint === undefined ? {} : { hint: error.hint }), details: { stage: 'authentication' } });
+  }
+  onError?.(error);
+  return refused('this host cannot verify credentials right now', "The host's operator can see why in its agent log (logs/agent.log).");
 }

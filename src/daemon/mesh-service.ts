@@ -184,7 +184,16 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
       await refuseRevoked(caller, 'announce');
       const view = await peers.recordAnnounce(caller.host, request.address);
       // Only the CA host's records are the workspace's; another host has nothing to hand out.
-      const credentials = membership.is_ca ? await currentCredentials(deps.home, true) : NO_CREDENTIALS;
+      let credentials = NO_CREDENTIALS;
+      if (membership.is_ca) {
+        try {
+          credentials = await currentCredentials(deps.home, true);
+        } catch (error) {
+          // Still answer with the roster and the revoked names; an empty key list makes every
+          // host refuse API keys until the key file is readable again (fail closed).
+          deps.log.error('cannot read the workspace credentials; hosts are told there are no API keys', { error });
+        }
+      }
       return { peers: view, revoked: await peers.revoked(), credentials };
     },
     roster: async (caller) => {

@@ -49,6 +49,8 @@ export interface PeerDirectory {
    * it did so within the last few seconds; resolves when done (never rejects). CA host: nothing.
    */
   refreshNow(): Promise<void>;
+  /** Joined host: when the CA host last answered an announce (epoch ms; 0 before the first). CA host: now. */
+  lastCaContact(): number;
   /** Drops cached clients (after this host's certificate was renewed). */
   resetClients(): void;
   close(): void;
@@ -100,7 +102,16 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     return view;
   };
 
-  const announce = async (): Promise<void> => {
+  // One announce at a time: replies written out of order could undo a newer one for an interval.
+  let announcing: Promise<void> | undefined;
+  const announce = (): Promise<void> => {
+    announcing ??= announceOnce().finally(() => {
+      announcing = undefined;
+    });
+    return announcing;
+  };
+
+  const announceOnce = async (): Promise<void> => {
     const ca = lookupPeer(await readRoster(home), membership.ca_host_name);
     const address = ca?.address ?? membership.ca_address;
     try {
@@ -215,6 +226,9 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     async isTaken(name) {
       if (name === self) return true;
       return (await readRoster(home)).some((r) => r.name === name);
+    },
+    lastCaContact() {
+      return membership.is_ca ? Date.now() : lastCaContact;
     },
     refreshNow() {
       if (membership.is_ca || closed) return Promise.resolve();

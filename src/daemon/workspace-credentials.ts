@@ -65,8 +65,11 @@ export async function currentCredentials(home: string, isCa: boolean): Promise<W
 }
 
 /**
- * Joined host: stores what the CA host sent. Keys are merged by id, and a revocation already
- * known is kept; the provider is replaced by the CA host's.
+ * Joined host: stores what the CA host sent. The reply is the whole list: a key the CA host no
+ * longer lists (its key file was moved away or restored from an older backup) is dropped. A
+ * revocation already known is kept, for keys still listed and as a tombstone for the others,
+ * so an old or replayed reply can never bring a revoked key back. The provider is replaced by
+ * the CA host's.
  */
 export async function cacheCredentials(home: string, received: WorkspaceCredentials): Promise<void> {
   const file = credentialsCachePath(home);
@@ -78,10 +81,10 @@ export async function cacheCredentials(home: string, received: WorkspaceCredenti
       // A damaged copy is replaced by the CA host's, which is the record it copies.
       known = NO_CREDENTIALS;
     }
-    const revokedBefore = new Map(known.api_keys.filter((k) => k.revoked_at !== null).map((k) => [k.id, k.revoked_at]));
-    const merged = new Map<string, ApiKeyEntry>(known.api_keys.map((k) => [k.id, k]));
-    for (const key of received.api_keys) merged.set(key.id, { ...key, revoked_at: revokedBefore.get(key.id) ?? key.revoked_at });
-    const next = { api_keys: [...merged.values()], oidc: received.oidc };
+    const tombstones = new Map(known.api_keys.filter((k) => k.revoked_at !== null).map((k) => [k.id, k]));
+    const listed = received.api_keys.map((key): ApiKeyEntry => ({ ...key, revoked_at: tombstones.get(key.id)?.revoked_at ?? key.revoked_at }));
+    const listedIds = new Set(listed.map((k) => k.id));
+    const next = { api_keys: [...listed, ...[...tombstones.values()].filter((k) => !listedIds.has(k.id))], oidc: received.oidc };
     if (JSON.stringify(next) === JSON.stringify({ api_keys: known.api_keys, oidc: known.oidc })) return undefined;
     return `${JSON.stringify({ version: 1, received_at: new Date().toISOString(), ...next }, null, 2)}\n`;
   });

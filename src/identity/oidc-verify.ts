@@ -66,6 +66,10 @@ export type AccessTokenRefusal =
 
 /** Longer bearer credentials are refused before they are hashed or parsed. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
+/** The provider's keys are fetched again once they are this old. */
+const MAX_KEYS_AGE_MS = 60 * 60 * 1000;
+/** Keys this old are no longer used, even while the provider cannot be reached. */
+const MAX_KEYS_GRACE_MS = 24 * 60 * 60 * 1000;
 /** After a failed key fetch with no keys at hand, the next attempt waits at most this long. */
 const MAX_FAILURE_BACKOFF_MS = 5_000;
 const LOGIN_AGAIN = 'Sign in again with `cmdop login`.';
@@ -126,10 +130,26 @@ export function buildAccessTokenVerifier(settings: OidcSettings, discover: (sign
     return loading;
   };
 
-  /** The keys at hand, fetched on first use. */
-  const currentKeys = (): Promise<KeySet> => {
-    if (keys !== undefined) return Promise.resolve(keys);
-    if (lastFailure !== undefined && nowMs() - lastAttemptAt < failureBackoffMs) return Promise.reject(unreachable(lastFailure));
+  /**
+   * The keys at hand, fetched on first use and again once they are an hour old, so a key the
+   * provider withdrew stops being trusted. While the provider cannot be reached, keys up to a
+   * day old still serve; older ones do not.
+   */
+  const currentKeys = async (): Promise<KeySet> => {
+    if (keys !== undefined) {
+      const age = nowMs() - keys.fetchedAt;
+      if (age < MAX_KEYS_AGE_MS) return keys;
+      const retry = loading === undefined && nowMs() - lastAttemptAt >= failureBackoffMs;
+      if (age < MAX_KEYS_GRACE_MS) {
+        // Fetched again in the background; the call goes on with the keys at hand.
+        if (retry) load().catch(() => undefined);
+        return keys;
+      }
+      if (loading !== undefined) return loading;
+      if (retry) return load();
+      throw unreachable(lastFailure);
+    }
+    if (lastFailure !== undefined && nowMs() - lastAttemptAt < failureBackoffMs) throw unreachable(lastFailure);
     return load();
   };
 
