@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../../src/cli/base-command.js';
+import { CmdopError } from '../../../src/errors.js';
 import { resolveCmdopHome } from '../../../src/config/cmdop-home.js';
 import { saveWorkspaceKey, type StoredWorkspace } from '../../../src/client/workspace-keys.js';
 
@@ -20,10 +21,10 @@ export default class ConnectKeySet extends BaseCommand {
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> connect key set cmdop-key.eyJ2Ijox…',
-    '<%= config.bin %> connect key set "$CI_CMDOP_KEY" --workspace acme --json',
+    'printf %s "$CI_CMDOP_KEY" | <%= config.bin %> connect key set - --workspace acme --json',
   ];
   static override args = {
-    key: Args.string({ description: 'The API key, as `cmdop workspace keys create` printed it.', required: true, ignoreStdin: true }),
+    key: Args.string({ description: 'The API key, as `cmdop workspace keys create` printed it, or - to read it from stdin (keeps it out of the process list).', required: true, ignoreStdin: true }),
   };
   static override flags = {
     workspace: Flags.string({ description: 'The workspace to store the key under (default: the name the key carries).' }),
@@ -31,7 +32,8 @@ export default class ConnectKeySet extends BaseCommand {
 
   async run(): Promise<KeySetResult> {
     const { args, flags } = await this.parse(ConnectKeySet);
-    const { entry, store } = await saveWorkspaceKey(resolveCmdopHome(), args.key, {
+    const key = args.key === '-' ? await readStdin() : args.key;
+    const { entry, store } = await saveWorkspaceKey(resolveCmdopHome(), key, {
       workspace: flags.workspace,
       notice: (line) => process.stderr.write(`note: ${line}\n`),
     });
@@ -41,4 +43,11 @@ export default class ConnectKeySet extends BaseCommand {
     }
     return result;
   }
+}
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  if (text.length > 4096) throw new CmdopError('invalid_input', 'stdin holds more than an API key', { hint: 'Pipe in the key alone.' });
+  return text.trim();
 }

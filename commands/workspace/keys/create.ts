@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../../src/cli/base-command.js';
+import { requireUnlocked } from '../../../src/cli/password-guard.js';
 import { parseDuration } from '../../../src/cli/duration.js';
 import { resolveCmdopHome } from '../../../src/config/cmdop-home.js';
 import { loadMembership } from '../../../src/daemon/membership.js';
@@ -17,7 +18,7 @@ export default class WorkspaceKeysCreate extends BaseCommand {
   static override summary = 'Create a workspace API key for a CI runner or a user (on the CA host).';
   static override description = [
     "The key is printed once; only a hash of it is kept, in CMDOP_HOME/api-keys.json (0600). It carries the workspace CA fingerprint, so a client can check the hosts it calls, and the workspace name, the CA host name and where the CA host listens (the running daemon's address, else agent.listen), so a machine outside the workspace can find the hosts. It acts as the principal key:NAME, gated like any remote caller. Treat it as a secret.",
-    'Exit codes: 0 created; 2 a bad name or --ttl, or the name is held by a key not revoked; 6 this host does not hold the workspace CA key.',
+    'Exit codes: 0 created; 2 a bad name or --ttl, or the name is held by a key not revoked; 3 a machine password is set and this CLI is not unlocked (cmdop password unlock); 6 this host does not hold the workspace CA key.',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> workspace keys create --name ci-deploy',
@@ -32,6 +33,8 @@ export default class WorkspaceKeysCreate extends BaseCommand {
     const { flags } = await this.parse(WorkspaceKeysCreate);
     const ttlMs = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl');
     const home = resolveCmdopHome();
+    // A key lets its holder call every host: with a machine password set, only an unlocked CLI mints one.
+    await requireUnlocked(home);
     // The workspace and CA host (this one) the key names, from the same records `workspace invite` uses.
     const membership = await loadMembership(home);
     const locator = membership?.is_ca !== true ? {} : { workspace: membership.workspace_name, caHost: membership.ca_host_name, caAddress: await reachableAddress(home) };
