@@ -45,6 +45,16 @@ export interface PasswordBackoff {
 /** 1 s, 2 s, 4 s ... capped at 30 s. */
 export const DEFAULT_BACKOFF: PasswordBackoff = { baseMs: 1_000, maxMs: 30_000 };
 
+/**
+ * The delay schedule in force: {@link DEFAULT_BACKOFF}, or a longer first delay from
+ * `CMDOP_PASSWORD_DELAY_MS` (1 000 to 30 000). It can only slow guessing down, never speed it up.
+ */
+export function currentBackoff(env: Readonly<Record<string, string | undefined>> = process.env): PasswordBackoff {
+  const wanted = Number(env.CMDOP_PASSWORD_DELAY_MS);
+  if (!Number.isSafeInteger(wanted) || wanted <= DEFAULT_BACKOFF.baseMs) return DEFAULT_BACKOFF;
+  return { baseMs: Math.min(wanted, DEFAULT_BACKOFF.maxMs), maxMs: DEFAULT_BACKOFF.maxMs };
+}
+
 /** Which operation checked a password. */
 export type PasswordAction = 'unlock' | 'change' | 'clear';
 
@@ -209,7 +219,7 @@ export async function passwordStatus(home: string, options: Pick<MachinePassword
   const record = await readRecord(home);
   if (record === undefined) return { set: false, set_at: null, unlocked: false, unlocked_until: null, failures: 0, retry_at: null };
   const session = await readValidSession(home, record, now);
-  const retryAt = retryTime(record, options.backoff ?? DEFAULT_BACKOFF, now);
+  const retryAt = retryTime(record, options.backoff ?? currentBackoff(), now);
   return {
     set: true,
     set_at: record.set_at,
@@ -296,7 +306,7 @@ async function checkAttempt(
   onAllow: (record: PasswordRecord) => PasswordRecord | undefined,
 ): Promise<PasswordRecord | undefined> {
   const given = checkGivenPassword(password);
-  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const backoff = options.backoff ?? currentBackoff();
   const now = clock(options);
   const file = passwordPath(home);
   if ((await readRecord(home)) === undefined) throw notSet();

@@ -24,8 +24,8 @@ afterEach(() => {
   cleanup();
 });
 
-async function cmdop(args: readonly string[], stdin?: string): Promise<CmdopRun> {
-  const run = await runCmdop(args, stdin === undefined ? { home } : { home, stdin });
+async function cmdop(args: readonly string[], stdin?: string, env?: Readonly<Record<string, string>>): Promise<CmdopRun> {
+  const run = await runCmdop(args, { home, ...(stdin === undefined ? {} : { stdin }), ...(env === undefined ? {} : { env }) });
   outputs.push(run.stdout, run.stderr);
   return run;
 }
@@ -64,19 +64,20 @@ describe('cmdop password', () => {
   it('a wrong password exits 3; any attempt during the delay exits 8; after it, the right one unlocks', async () => {
     expect((await cmdop(['password', 'set'], `${PASSWORD}\n`)).code).toBe(0);
 
-    const wrong = await cmdop(['password', 'unlock'], `${WRONG}\n`);
+    // A first delay of 5 s (it can only be lengthened): the next process surely starts within it, even on a loaded machine.
+    const wrong = await cmdop(['password', 'unlock'], `${WRONG}\n`, { CMDOP_PASSWORD_DELAY_MS: '5000' });
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toContain('wrong password');
 
     // A separate process sees the delay the first one recorded, and refuses even the right password.
-    const early = await cmdop(['password', 'unlock', '--json'], `${PASSWORD}\n`);
+    const early = await cmdop(['password', 'unlock', '--json'], `${PASSWORD}\n`, { CMDOP_PASSWORD_DELAY_MS: '5000' });
     expect(early.code).toBe(8);
     expect(json(early)).toMatchObject({ error: { code: 'rate_limited', exit_code: 8 } });
     const retryAt = Date.parse((json(early)['error'] as { details: { retry_at: string } }).details.retry_at);
     expect(json(await cmdop(['password', 'status', '--json']))).toMatchObject({ failures: 1 });
 
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, retryAt - Date.now()) + 50));
-    const ok = await cmdop(['password', 'unlock'], `${PASSWORD}\n`);
+    const ok = await cmdop(['password', 'unlock'], `${PASSWORD}\n`, { CMDOP_PASSWORD_DELAY_MS: '5000' });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('unlocked until');
 

@@ -357,3 +357,15 @@ describe('audit', () => {
     expect(lines[0]?.['ts']).toBe('2030-01-01T00:00:00.000Z');
   });
 });
+
+describe('CMDOP_PASSWORD_DELAY_MS', () => {
+  it('can only lengthen the first delay, up to the 30 s cap', async () => {
+    const { currentBackoff, DEFAULT_BACKOFF } = await import('../../src/identity/machine-password.js');
+    expect(currentBackoff({})).toEqual(DEFAULT_BACKOFF);
+    expect(currentBackoff({ CMDOP_PASSWORD_DELAY_MS: '5000' })).toEqual({ baseMs: 5000, maxMs: 30_000 });
+    expect(currentBackoff({ CMDOP_PASSWORD_DELAY_MS: '10' })).toEqual(DEFAULT_BACKOFF);
+    expect(currentBackoff({ CMDOP_PASSWORD_DELAY_MS: '0' })).toEqual(DEFAULT_BACKOFF);
+    expect(currentBackoff({ CMDOP_PASSWORD_DELAY_MS: 'soon' })).toEqual(DEFAULT_BACKOFF);
+    expect(currentBackoff({ CMDOP_PASSWORD_DELAY_MS: '999999' })).toEqual({ baseMs: 30_000, maxMs: 30_000 });
+  });
+});
