@@ -4,6 +4,7 @@
  * `node dist/bench/run.js mesh gate` runs only the benchmarks named.
  */
 import { benchAudit } from './audit-bench.js';
+import { benchAuth } from './auth-bench.js';
 import { benchGate } from './gate-bench.js';
 import { benchMesh } from './mesh-bench.js';
 
@@ -11,7 +12,7 @@ const started = Date.now();
 const print = (value: object): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 };
-const BENCHES: Readonly<Record<string, () => Promise<readonly object[]>>> = { gate: benchGate, audit: benchAudit, mesh: benchMesh };
+const BENCHES: Readonly<Record<string, () => Promise<readonly object[]>>> = { gate: benchGate, audit: benchAudit, mesh: benchMesh, auth: benchAuth };
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((name) => !(name in BENCHES));
 if (unknown.length > 0) {
