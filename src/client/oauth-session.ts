@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ensureCmdopHome } from '../config/cmdop-home.js';
 import { withFileLock } from '../config/file-lock.js';
+import { parseJsonState } from '../config/json-file.js';
 import { readSecureFile, writeFileAtomic } from '../config/secure-file.js';
 import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
@@ -191,15 +192,7 @@ function openStore(home: string, notice?: (line: string) => void): Promise<Secre
 
 function parseMeta(file: string, text: string | undefined): SessionMeta | undefined {
   if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw damaged(file, error);
-  }
-  const parsed = metaSchema.safeParse(json);
-  if (!parsed.success) throw damaged(file, parsed.error);
-  return parsed.data;
+  return parseJsonState(text, metaSchema, (cause) => damaged(file, cause));
 }
 
 function notLoggedIn(): CmdopError {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ensureCmdopHome } from '../config/cmdop-home.js';
 import { updateStateFile } from '../config/file-lock.js';
+import { parseJsonState } from '../config/json-file.js';
 import { readSecureFile } from '../config/secure-file.js';
 import { CmdopError } from '../errors.js';
 import { parseApiKey } from '../identity/api-key.js';
@@ -127,15 +128,7 @@ export async function loadWorkspaceKey(home: string, name: string, notice?: (lin
 
 function parseBook(path: string, text: string | undefined): WorkspaceBook {
   if (text === undefined) return { active: null, workspaces: [] };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw damaged(path, error);
-  }
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw damaged(path, parsed.error);
-  return parsed.data;
+  return parseJsonState(text, fileSchema, (cause) => damaged(path, cause));
 }
 
 function damaged(path: string, cause: unknown): CmdopError {

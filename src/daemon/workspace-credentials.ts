@@ -11,6 +11,7 @@
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { updateStateFile } from '../config/file-lock.js';
+import { parseJsonState } from '../config/json-file.js';
 import { readSecureFile } from '../config/secure-file.js';
 import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
@@ -92,15 +93,8 @@ export async function cacheCredentials(home: string, received: WorkspaceCredenti
 
 function parseCache(file: string, text: string | undefined): WorkspaceCredentials {
   if (text === undefined) return NO_CREDENTIALS;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw damaged(file, error);
-  }
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw damaged(file, parsed.error);
-  return { api_keys: parsed.data.api_keys, oidc: parsed.data.oidc };
+  const { api_keys: keys, oidc } = parseJsonState(text, fileSchema, (cause) => damaged(file, cause));
+  return { api_keys: keys, oidc };
 }
 
 function damaged(file: string, cause: unknown): CmdopError {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ensureCmdopHome } from '../config/cmdop-home.js';
 import { updateStateFile } from '../config/file-lock.js';
+import { parseJsonState } from '../config/json-file.js';
 import { readSecureFile } from '../config/secure-file.js';
 import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
@@ -38,15 +39,7 @@ export function oidcConfigPath(home: string): string {
 /** Parses an oidc.json text; CmdopError('config') naming the file when it is not one. */
 export function parseOidcConfig(path: string, text: string | undefined): OidcConfig | null {
   if (text === undefined) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw damaged(path, error);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw damaged(path, parsed.error);
-  const { issuer, client_id: clientId, audience } = parsed.data;
+  const { issuer, client_id: clientId, audience } = parseJsonState(text, schema, (cause) => damaged(path, cause));
   return Object.freeze({ issuer, client_id: clientId, audience });
 }
 

@@ -78,7 +78,7 @@ describe('the joined host copy of the credentials', () => {
     const logged: unknown[] = [];
     const error = await joinedAuth(() => Date.now(), (e) => logged.push(e))(a.key, { peer: 'p' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'denied', message: 'refused before the gate: this host cannot verify credentials right now' });
-    expect(String((error as Error).message)).not.toContain(joined);
+    expect((error as Error).message).not.toContain(joined);
     expect(logged).toHaveLength(1);
   });
 
