@@ -104,7 +104,7 @@ export function formatCall(prompt: PendingPrompt): string {
 export function renderPrompt(prompt: PendingPrompt, now: Date, position?: { readonly index: number; readonly total: number }): string[] {
   const where = position === undefined ? '' : `[${position.index + 1}/${position.total}] `;
   return [
-    `${where}${sanitize(prompt.caller_host)} (${sanitize(prompt.caller_principal)}) wants to run ${sanitize(prompt.tool)}`,
+    `${where}${callerLabel(prompt)} wants to run ${sanitize(prompt.tool)}`,
     `  target:   ${sanitize(prompt.target)}${prompt.operation === null ? '' : `   (operation ${sanitize(prompt.operation)})`}`,
     `  asked by: ${sanitize(prompt.asked_by)}`,
     `  reason:   ${sanitize(prompt.reason)}`,
@@ -124,7 +124,7 @@ export function renderScreen(prompts: readonly PendingPrompt[], selected: string
     const others = prompts.filter((p) => p !== current);
     if (others.length > 0) {
       lines.push('', 'also waiting:');
-      for (const p of others) lines.push(`  ${sanitize(p.caller_host)}  ${formatCall(p)}  ${formatCountdown(p.expires_at, now)}`);
+      for (const p of others) lines.push(`  ${p.caller_host === '-' ? sanitize(p.caller_principal) : sanitize(p.caller_host)}  ${formatCall(p)}  ${formatCountdown(p.expires_at, now)}`);
     }
   }
   if (status !== '') lines.push('', status);
@@ -168,7 +168,7 @@ export function renderPendingTable(prompts: readonly PendingPrompt[], operators:
   const footer = operators === 0 ? 'no operator connected: a new ask is denied at once (run `cmdop permissions prompts` to answer them)' : `${operators} operator${operators === 1 ? '' : 's'} connected`;
   if (prompts.length === 0) return `no requests waiting; ${footer}`;
   const header = ['ID', 'CALLER', 'CALL', 'ASKED BY', 'EXPIRES'];
-  const rows = prompts.map((p) => [sanitize(p.id), `${sanitize(p.caller_host)} (${sanitize(p.caller_principal)})`, formatCall(p), sanitize(p.asked_by), `${secondsLeft(p.expires_at, now)}s`]);
+  const rows = prompts.map((p) => [sanitize(p.id), callerLabel(p), formatCall(p), sanitize(p.asked_by), `${secondsLeft(p.expires_at, now)}s`]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
   return [line(header), ...rows.map(line), '', footer].join('\n');
@@ -190,4 +190,9 @@ export function sanitize(text: string): string {
 
 function isAnswerKey(key: string): key is AnswerKey {
   return Object.hasOwn(ANSWER_KEYS, key);
+}
+
+/** `host (principal)`, or the principal alone for a caller that is not a host (key:, user:, guest:). */
+function callerLabel(prompt: Pick<PendingPrompt, 'caller_host' | 'caller_principal'>): string {
+  return prompt.caller_host === '-' ? sanitize(prompt.caller_principal) : `${sanitize(prompt.caller_host)} (${sanitize(prompt.caller_principal)})`;
 }

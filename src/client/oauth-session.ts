@@ -10,6 +10,7 @@
  * later one always starts from what the earlier one stored (providers rotate refresh tokens, and
  * replaying an old one can end the whole session).
  */
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ensureCmdopHome } from '../config/cmdop-home.js';
@@ -126,10 +127,7 @@ export async function logout(home: string, notice?: (line: string) => void): Pro
     const had = (await readSecureFile(file)) !== undefined;
     const a = await store.delete(OAUTH_SERVICE, 'refresh_token');
     const b = await store.delete(OAUTH_SERVICE, 'access_token');
-    if (had) {
-      const { unlink } = await import('node:fs/promises');
-      await unlink(file);
-    }
+    if (had) await unlink(file);
     return had || a || b;
   });
 }

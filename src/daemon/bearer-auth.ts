@@ -42,7 +42,7 @@ export type BearerAuthenticator = (credential: string, call: { readonly peer: st
 
 export function createBearerAuthenticator(options: BearerAuthOptions): BearerAuthenticator {
   const now = (): Date => options.now?.() ?? new Date();
-  let verifier: { readonly config: string; readonly verify: AccessTokenVerifier } | undefined;
+  let oauth: { readonly config: string; readonly verifier: AccessTokenVerifier } | undefined;
 
   /** A joined host that has not heard from the CA host for a while cannot know which keys were revoked since. */
   const requireFreshCopy = async (): Promise<void> => {
@@ -83,8 +83,8 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
     }
     const config = JSON.stringify(oidc);
     // The settings are checked as `workspace oidc set` checks them (https, or http on loopback only).
-    if (verifier?.config !== config) verifier = { config, verify: createAccessTokenVerifier(validateOidcSettings(settingsOf(oidc)), { now }) };
-    return (await verifier.verify.verify(token)).principal;
+    if (oauth?.config !== config) oauth = { config, verifier: createAccessTokenVerifier(validateOidcSettings(settingsOf(oidc)), { now }) };
+    return (await oauth.verifier.verify(token)).principal;
   };
 
   return async (credential, call) => {

@@ -284,8 +284,7 @@ export async function verifyApiKey(home: string, key: string, now: Date = new Da
   const presented = presentCredential(key, keyFormat);
   const path = apiKeysPath(home);
   const record = matchCredential(await keyFile.read(path), presented, now, refusals);
-  // Bookkeeping: the call does not wait for it (it may wait on the file's lock).
-  keyFile.touchLastUsed(path, record, now).catch(() => undefined);
+  await keyFile.touchLastUsed(path, record, now);
   return verified(record);
 }
 

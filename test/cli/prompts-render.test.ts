@@ -126,6 +126,11 @@ describe('rendering', () => {
     expect(text).toContain('expires in 50s   id abc123');
   });
 
+  it('names a caller that is not a host by its principal alone (key:, user:, guest:)', () => {
+    const lines = renderPrompt(prompt('p1', { caller_host: '-', caller_principal: 'key:ci-deploy' }), new Date('2026-01-01T00:00:00Z'));
+    expect(lines[0]).toBe('key:ci-deploy wants to run execute_command');
+  });
+
   it('escapes control characters a caller put in its target, so it cannot repaint the screen', () => {
     const evil = prompt('x', { target: 'ls\u001b[2J\u001b[H\r\nALLOWED by operator\u202e', caller_host: 'h\u0007' });
     const text = renderPrompt(evil, now).join('\n');
