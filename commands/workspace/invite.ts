@@ -1,10 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { daemonStatus } from '../../src/cli/agent-control.js';
 import { parseDuration } from '../../src/cli/duration.js';
 import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { loadConfig } from '../../src/config/config-file.js';
-import { inviteToWorkspace, type InviteResult } from '../../src/daemon/workspace.js';
+import { inviteToWorkspace, reachableAddress, type InviteResult } from '../../src/daemon/workspace.js';
 
 export default class WorkspaceInvite extends BaseCommand {
   static override summary = 'Mint a one-time join token for a new host (on the CA host).';
@@ -23,9 +22,9 @@ export default class WorkspaceInvite extends BaseCommand {
     const { flags } = await this.parse(WorkspaceInvite);
     const ttlMs = parseDuration(flags.ttl, '--ttl');
     const home = resolveCmdopHome();
-    // The running daemon knows the port it really listens on (agent.listen may say port 0).
-    const running = await daemonStatus(home).catch(() => undefined);
-    const address = flags.address ?? running?.listen_address ?? (await loadConfig(home)).agent.listen;
+    // The running daemon knows the port it really listens on (agent.listen may say port 0);
+    // agent.listen as written is the fallback, so a port-0 address is refused by name.
+    const address = flags.address ?? (await reachableAddress(home)) ?? (await loadConfig(home)).agent.listen;
     const result = await inviteToWorkspace(home, ttlMs, address);
     if (!this.jsonEnabled()) {
       this.log(result.token);
