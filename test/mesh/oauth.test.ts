@@ -83,7 +83,11 @@ describe('OAuth login', () => {
     expect(bad.code, bad.stderr).toBe(2);
     const set = await alpha.json<{ workspace_wide: boolean; issuer: string }>(['workspace', 'oidc', 'set', '--issuer', provider.issuer, '--client-id', provider.clientId, '--audience', provider.audience]);
     expect(set.code, set.stderr).toBe(0);
-    expect(set.body).toMatchObject({ workspace_wide: true, issuer: provider.issuer });
+    expect(set.body).toMatchObject({ workspace_wide: true, issuer: provider.issuer, warning: null });
+    // On a host that is not the CA host the setting is only where its own `login` goes, and without an audience it warns.
+    const local = await beta.json<{ workspace_wide: boolean; warning: string | null }>(['workspace', 'oidc', 'set', '--issuer', provider.issuer, '--client-id', provider.clientId]);
+    expect(local.body.workspace_wide).toBe(false);
+    expect(local.body.warning).toMatch(/without --audience/);
     await eventually('beta to receive the provider', () => {
       try {
         const text = readFileSync(join(beta.home, 'tls', 'workspace-credentials.json'), 'utf8');

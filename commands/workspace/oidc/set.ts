@@ -10,7 +10,11 @@ interface OidcSetResult extends OidcConfig {
   readonly path: string;
   /** Whether this host is the CA host, whose setting every host of the workspace gets. */
   readonly workspace_wide: boolean;
+  /** Set when the setting is weaker than it could be. */
+  readonly warning: string | null;
 }
+
+const NO_AUDIENCE = 'without --audience, access tokens need only name the client id, which the ID tokens of the client do too; set --audience to the API audience your provider issues access tokens for';
 
 export default class WorkspaceOidcSet extends BaseCommand {
   static override summary = "Set the workspace's OpenID provider: where users log in with `cmdop login`.";
@@ -37,10 +41,11 @@ export default class WorkspaceOidcSet extends BaseCommand {
     const config: OidcConfig = { issuer: settings.issuer, client_id: settings.clientId, audience: settings.audience ?? null };
     await writeOidcConfig(home, config);
     const membership = await loadMembership(home);
-    const result: OidcSetResult = { ...config, path: oidcConfigPath(home), workspace_wide: membership?.is_ca === true };
+    const result: OidcSetResult = { ...config, path: oidcConfigPath(home), workspace_wide: membership?.is_ca === true, warning: config.audience === null ? NO_AUDIENCE : null };
     if (!this.jsonEnabled()) {
       this.log(`OpenID provider set: ${config.issuer} (client ${config.client_id}${config.audience === null ? '' : `, audience ${config.audience}`})`);
       this.log(result.workspace_wide ? 'This is the CA host: every host accepts its access tokens from its next announce.' : 'Used by `cmdop login` on this machine.');
+      if (result.warning !== null) process.stderr.write(`warning: ${result.warning}\n`);
     }
     return result;
   }
