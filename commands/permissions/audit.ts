@@ -53,5 +53,5 @@ function formatRecord(r: AuditRecord): string {
     const code = r.outcome.exit_code === undefined ? '' : ` exit ${r.outcome.exit_code}`;
     return `${r.ts}  outcome   ${r.outcome.status}${code}  ${r.tool}(${op}${r.target})  call ${r.call_id}`;
   }
-  return `${r.ts}  ${r.decision.padEnd(11)} ${r.tool}(${op}${r.target})  by ${r.hostname === '-' ? r.user : `${r.user}@${r.hostname}`}  [${r.source}${r.rule === null ? '' : `: ${r.rule}`}]  ${r.reason}`;
+  return `${r.ts}  ${r.decision.padEnd(11)} ${r.tool}(${op}${r.target})  by ${r.hostname === '-' ? `${r.user}${r.address === undefined ? '' : ` (from ${r.address})`}` : `${r.user}@${r.hostname}`}  [${r.source}${r.rule === null ? '' : `: ${r.rule}`}]  ${r.reason}`;
 }

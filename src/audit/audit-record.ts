@@ -65,6 +65,11 @@ interface AuditRecordBase {
   readonly hostname: string;
   /** The caller's principal. */
   readonly user: string;
+  /**
+   * Where a caller without a host certificate (key:, user:, guest:) called from, as the
+   * network reported it; absent for hosts and the local operator. Not evidence of identity.
+   */
+  readonly address?: string | undefined;
 }
 
 /** The line written before a tool runs. */
@@ -99,6 +104,7 @@ const baseShape = {
   ask_ms: z.number().finite().nonnegative(),
   hostname: z.string(),
   user: z.string(),
+  address: z.string().optional(),
 };
 
 const outcomeSchema = z.object({
@@ -132,6 +138,8 @@ export interface AuditDecisionInit {
   readonly ask_ms?: number;
   readonly hostname: string;
   readonly user: string;
+  /** Where a bearer caller called from (see AuditRecordBase.address). */
+  readonly address?: string | undefined;
   /** The full tool input (file contents included); only its digest is kept. */
   readonly input: unknown;
   /** The clock, handed in; the current time when absent. */
@@ -162,6 +170,7 @@ export function createAuditRecord(init: AuditDecisionInit): AuditDecisionRecord 
     ask_ms: askMs,
     hostname: init.hostname,
     user: init.user,
+    ...(init.address === undefined ? {} : { address: recordText(init.address) }),
   };
 }
 

@@ -120,6 +120,7 @@ export async function gatedCall<R>(
     ask_ms: askMs,
     hostname: who.hostname,
     user: who.user,
+    address: who.address,
     input,
   });
   try {
@@ -199,10 +200,11 @@ async function rememberAnswer(deps: GateDeps, tool: ToolName, target: string, sc
   }
 }
 
-export function callerNames(caller: Caller): { hostname: string; user: string } {
+export function callerNames(caller: Caller): { hostname: string; user: string; address?: string } {
   if (caller.kind === 'local') return { hostname: 'local', user: 'local-operator' };
-  // A caller with a bearer credential (key:, user:, guest:) has no authenticated host.
-  return { hostname: caller.host === '' ? '-' : caller.host, user: caller.principal };
+  // A caller with a bearer credential (key:, user:, guest:) has no authenticated host; where it called from is noted.
+  if (caller.host === '') return { hostname: '-', user: caller.principal, ...(caller.address === undefined ? {} : { address: caller.address }) };
+  return { hostname: caller.host, user: caller.principal };
 }
 
 export function wireDecision(d: GateDecision): WireGateDecision {

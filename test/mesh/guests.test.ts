@@ -72,7 +72,11 @@ describe('workspace API keys', () => {
       const found = auditFor(beta, 'key:ci');
       return Promise.resolve(found.some((l) => l.decision === 'ask_denied' && l.target === 'touch /tmp/x') ? found : undefined);
     });
-    expect(lines.some((l) => l.event === 'decision' && l.decision === 'allow' && l.target === 'echo from ci' && l.hostname === '-')).toBe(true);
+    const allowed = lines.find((l) => l.event === 'decision' && l.decision === 'allow' && l.target === 'echo from ci');
+    expect(allowed).toMatchObject({ hostname: '-', user: 'key:ci' });
+    // Where it called from is noted, for the operator; hosts' lines carry no address.
+    expect(allowed?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(beta.audit().filter((l) => l.user === 'host:alpha' || l.user === 'host:beta').every((l) => l.address === undefined)).toBe(true);
     expect(readFileSync(join(beta.home, 'logs', 'audit.log'), 'utf8')).not.toContain(key.split('.')[2]);
   });
 
