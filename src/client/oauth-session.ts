@@ -19,7 +19,7 @@ import { parseJsonState } from '../config/json-file.js';
 import { readSecureFile, writeFileAtomic } from '../config/secure-file.js';
 import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
-import { discoverProvider, pollDeviceToken, refreshTokens, startDeviceAuthorization, validateOidcSettings, type DeviceAuthorization, type OidcSettings, type OidcTokenSet } from '../identity/oidc.js';
+import { discoverProvider, pollDeviceToken, refreshTokens, revokeRefreshToken, startDeviceAuthorization, validateOidcSettings, type DeviceAuthorization, type OidcSettings, type OidcTokenSet } from '../identity/oidc.js';
 import { openSecretStore, type SecretStore } from '../identity/secret-store.js';
 import { readOidcConfig, type OidcConfig } from '../identity/oidc-config.js';
 import { localRequest } from './local-client.js';
@@ -119,16 +119,42 @@ export async function login(home: string, settings: OidcSettings, options: { pro
   return oauthStatus(home);
 }
 
-/** Forgets the session: tokens and oauth.json. False when there was none. */
-export async function logout(home: string, notice?: (line: string) => void): Promise<boolean> {
+/** What {@link logout} did. */
+export interface LogoutResult {
+  /** Whether there was a session to forget. */
+  readonly logged_out: boolean;
+  /** Whether the provider revoked the refresh token; null when there was none to revoke or it offers no revocation. */
+  readonly revoked_at_provider: boolean | null;
+  /** Why the provider could not revoke it, when it could not (the local session is forgotten anyway). */
+  readonly revocation_error: string | null;
+}
+
+/**
+ * Forgets the session (tokens and oauth.json), after asking the provider to revoke the refresh
+ * token (RFC 7009) so that a copy of it is worthless too. The local session is forgotten even
+ * when the provider cannot be reached.
+ */
+export async function logout(home: string, notice?: (line: string) => void): Promise<LogoutResult> {
   const store = await openStore(home, notice);
   return withFileLock(oauthSessionPath(home), async () => {
     const file = oauthSessionPath(home);
-    const had = (await readSecureFile(file)) !== undefined;
+    const meta = parseMeta(file, await readSecureFile(file));
+    const refresh = await store.get(OAUTH_SERVICE, 'refresh_token');
+    let revoked: boolean | null = null;
+    let revocationError: string | null = null;
+    if (meta !== undefined && refresh !== undefined) {
+      try {
+        const settings = validateOidcSettings({ issuer: meta.issuer, clientId: meta.client_id, audience: meta.audience ?? undefined });
+        revoked = (await revokeRefreshToken(settings, await discoverProvider(settings, { timeoutMs: 5_000 }), refresh, { timeoutMs: 5_000 })) ? true : null;
+      } catch (error) {
+        revoked = false;
+        revocationError = CmdopError.from(error).message;
+      }
+    }
     const a = await store.delete(OAUTH_SERVICE, 'refresh_token');
     const b = await store.delete(OAUTH_SERVICE, 'access_token');
-    if (had) await unlink(file);
-    return had || a || b;
+    if (meta !== undefined) await unlink(file);
+    return { logged_out: meta !== undefined || a || b, revoked_at_provider: revoked, revocation_error: revocationError };
   });
 }
 

@@ -34,6 +34,8 @@ export interface OidcMetadata {
   readonly jwksUri: string;
   /** Undefined when the provider does not offer the device flow; `cmdop login` then cannot work. */
   readonly deviceAuthorizationEndpoint: string | undefined;
+  /** Where a refresh token can be revoked (RFC 7009), when the provider offers it. */
+  readonly revocationEndpoint?: string | undefined;
 }
 
 /** Options shared by every request to the provider. */
@@ -153,6 +155,7 @@ export async function discoverProvider(settings: OidcSettings, options: OidcRequ
     tokenEndpoint: endpoint('token_endpoint'),
     jwksUri: endpoint('jwks_uri'),
     deviceAuthorizationEndpoint: document.device_authorization_endpoint === undefined ? undefined : endpoint('device_authorization_endpoint'),
+    revocationEndpoint: document.revocation_endpoint === undefined ? undefined : endpoint('revocation_endpoint'),
   });
 }
 
@@ -259,6 +262,18 @@ export async function refreshTokens(settings: OidcSettings, metadata: OidcMetada
     });
   }
   throw providerRefusal(settings, 'refresh', response, response.status >= 500 ? 'unavailable' : 'config');
+}
+
+/**
+ * Revokes a refresh token at the provider (RFC 7009), so a copy of it is worth nothing. False
+ * when the provider offers no revocation endpoint; CmdopError('unavailable' or 'config') when
+ * it cannot be reached or refuses.
+ */
+export async function revokeRefreshToken(settings: OidcSettings, metadata: OidcMetadata, refreshToken: string, options: OidcRequestOptions = {}): Promise<boolean> {
+  if (metadata.revocationEndpoint === undefined) return false;
+  const response = await send(metadata.revocationEndpoint, formRequest({ token: refreshToken, token_type_hint: 'refresh_token', client_id: settings.clientId }), settings, options);
+  if (response.status === 200) return true;
+  throw providerRefusal(settings, 'revoke', response, response.status >= 500 ? 'unavailable' : 'config');
 }
 
 /**

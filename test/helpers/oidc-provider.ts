@@ -89,6 +89,8 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       scopes: ['openid', 'offline_access'],
       features: {
         devInteractions: { enabled: false },
+        // RFC 7009, for `cmdop logout`.
+        revocation: { enabled: true },
         deviceFlow: {
           enabled: true,
           userCodeInputSource: (ctx: KoaContext, form: string, _out: unknown, error?: Error) => {

@@ -135,6 +135,7 @@ describe('discoverProvider', () => {
       tokenEndpoint: `${op.issuer}/token`,
       jwksUri: `${op.issuer}/jwks`,
       deviceAuthorizationEndpoint: `${op.issuer}/device/auth`,
+      revocationEndpoint: `${op.issuer}/token/revocation`,
     });
   });
 

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discoverProvider, refreshTokens, validateOidcSettings } from '../../src/identity/oidc.js';
 import { caFingerprint } from '../../src/identity/workspace-ca.js';
 import { connectWithBearer } from '../../src/transport/grpc-client.js';
 import { eventually, makeWorkspace, mustRun, type TestHost } from '../helpers/mesh-hosts.js';
@@ -162,9 +163,15 @@ describe('OAuth login', () => {
     expect(beta.audit().some((l) => l.user === 'user:root')).toBe(false);
   });
 
-  it('logout forgets the session; the connect verbs fall back to the host certificate', async () => {
-    const out = await alpha.json<{ logged_out: boolean }>(['logout']);
-    expect(out.body.logged_out).toBe(true);
+  it('logout revokes the refresh token at the provider and forgets the session; the connect verbs fall back to the host certificate', async () => {
+    const secrets = JSON.parse(readFileSync(join(alpha.home, 'secrets.json'), 'utf8')) as { services: Record<string, Record<string, string>> };
+    const refresh = secrets.services['cmdop-oauth']?.refresh_token;
+    expect(refresh).toBeDefined();
+    const out = await alpha.json<{ logged_out: boolean; revoked_at_provider: boolean | null }>(['logout']);
+    expect(out.body).toMatchObject({ logged_out: true, revoked_at_provider: true });
+    // A copy of the refresh token taken before the logout is worthless now.
+    const settings = validateOidcSettings({ issuer: provider.issuer, clientId: provider.clientId, audience: provider.audience });
+    await expect(refreshTokens(settings, await discoverProvider(settings), refresh ?? '')).rejects.toMatchObject({ code: 'denied' });
     const who = await alpha.json<{ source: string; principal: string }>(['whoami']);
     expect(who.body).toMatchObject({ source: 'host', principal: 'host:alpha' });
     expect((await alpha.json<{ logged_out: boolean }>(['logout'])).body.logged_out).toBe(false);
