@@ -16,10 +16,9 @@ import type { PeerDirectory } from './peer-directory.js';
 import { auditRefusal, createRefusalWindow } from './refusal-log.js';
 import { RESERVED_NAMES } from './workspace.js';
 import { runExecute, runList, runRead, runWrite } from './tool-runner.js';
+import { createCallLimiter } from './call-limits.js';
 import { currentCredentials, NO_CREDENTIALS } from './workspace-credentials.js';
 
-/** Calls one caller may have running here at once. */
-const MAX_CALLS_PER_CALLER = 256;
 /** Joins that may wait for the one before them. */
 const MAX_QUEUED_JOINS = 8;
 
@@ -51,24 +50,8 @@ export function createMeshService(options: MeshServiceOptions): MeshHandler {
   // short, since anyone can knock without a certificate.
   let joins: Promise<unknown> = Promise.resolve();
   let queuedJoins = 0;
-  // Calls in flight per caller: a peer with an allow rule cannot start processes without end.
-  const inFlight = new Map<string, number>();
-  const limited = async <T>(caller: RemoteCaller, run: () => Promise<T>): Promise<T> => {
-    // Keyed by principal: callers without a host (keys, users, guests) each count on their own.
-    const who = caller.principal;
-    const now = inFlight.get(who) ?? 0;
-    if (now >= MAX_CALLS_PER_CALLER) {
-      throw new CmdopError('rate_limited', `${who} already has ${now} calls running on ${deps.self.host}`, { hint: 'Wait for some to finish, then try again.' });
-    }
-    inFlight.set(who, now + 1);
-    try {
-      return await run();
-    } finally {
-      const left = (inFlight.get(who) ?? 1) - 1;
-      if (left <= 0) inFlight.delete(who);
-      else inFlight.set(who, left);
-    }
-  };
+  const limiter = createCallLimiter(deps.self.host);
+  const limited = <T>(caller: RemoteCaller, run: () => Promise<T>): Promise<T> => limiter.run(caller, run);
 
   // Calls from revoked hosts are refused before the gate. The gRPC server audits only the
   // refusals it makes itself, so these are audited here, at most one line a minute per host and
