@@ -11,7 +11,9 @@
 import { CmdopError } from '../errors.js';
 import { callThrough } from '../daemon/local-calls.js';
 import { currentRevokedNames } from '../daemon/revoked-names.js';
+import { loadMembership } from '../daemon/membership.js';
 import { lookupPeer, readRoster } from '../daemon/roster.js';
+import { reachableAddress } from '../daemon/workspace.js';
 import { normalizeHostName } from '../identity/host-name.js';
 import { connectWithBearer, type MeshClient } from '../transport/grpc-client.js';
 import type { CallReply, CallRequest } from '../transport/local-api.js';
@@ -53,6 +55,11 @@ export async function callWithBearer(call: CallRequest, options: BearerCallOptio
 
 async function addressOf(host: string, home: string, choice: CredentialChoice, bearer: () => Promise<string>): Promise<string> {
   if (choice.kind === 'share' && choice.share_address !== null) return choice.share_address;
+  // This machine's own host: where its daemon really listens (agent.listen may say port 0).
+  if ((await loadMembership(home))?.host_name === host) {
+    const own = await reachableAddress(home);
+    if (own !== undefined) return own;
+  }
   const known = lookupPeer(await readRoster(home), host);
   if (known !== undefined && known.address !== '') return known.address;
   if (choice.ca_host !== null && choice.ca_address !== null) {

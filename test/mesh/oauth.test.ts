@@ -29,6 +29,7 @@ beforeAll(async () => {
   cleanup = made.cleanup;
   [alpha, beta] = made.hosts as [TestHost, TestHost];
   await mustRun(beta, ['permissions', 'allow', 'execute_command(echo *)']);
+  await mustRun(alpha, ['permissions', 'allow', 'execute_command(echo *)']);
 }, 120_000);
 
 afterAll(async () => {
@@ -110,6 +111,10 @@ describe('OAuth login', () => {
     const ran = await alpha.run(['connect', 'exec', 'beta', '--', 'echo as alice']);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stdout).toBe('as alice\n');
+    // Its own host too is called as user:alice, at the port its daemon really listens on (agent.listen says port 0).
+    const self = await alpha.run(['connect', 'exec', 'alpha', '--', 'echo self as alice']);
+    expect(self.code, self.stderr).toBe(0);
+    await eventually('alpha to audit user:alice', () => Promise.resolve(alpha.audit().some((l) => l.user === 'user:alice' && l.target === 'echo self as alice') ? true : undefined));
     await eventually('beta to audit user:alice', () =>
       Promise.resolve(beta.audit().some((l) => l.user === 'user:alice' && l.target === 'echo as alice' && l.decision === 'allow') ? true : undefined),
     );
