@@ -13,7 +13,7 @@ import { createAccessTokenVerifier, validateOidcSettings, type AccessTokenVerifi
 import { SHARE_PREFIX, verifyShare } from '../identity/share-link.js';
 import type { CallerCredential } from '../gate/caller.js';
 import type { ApiKeyEntry, OidcConfig, RemoteCaller } from '../transport/mesh-handler.js';
-import { currentCredentials } from './workspace-credentials.js';
+import { currentCredentials, currentOidc } from './workspace-credentials.js';
 
 /** Options for {@link createBearerAuthenticator}. */
 export interface BearerAuthOptions {
@@ -77,7 +77,7 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
   };
 
   const accessToken = async (token: string): Promise<string> => {
-    const { oidc } = await currentCredentials(options.home, options.isCa);
+    const oidc = await currentOidc(options.home, options.isCa);
     if (oidc === null) {
       throw refused('this workspace has no OpenID provider, so OAuth access tokens are not accepted', 'Set one on the CA host with `cmdop workspace oidc set --issuer URL --client-id ID`, or use an API key.');
     }

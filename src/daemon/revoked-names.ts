@@ -5,11 +5,11 @@
  * heard from the CA host again. A name is never taken off the list: revocation is final, and
  * the name stays issued, so nobody can join under it again.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { updateStateFile } from '../config/file-lock.js';
 import { readSecureFile } from '../config/secure-file.js';
+import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
 import { tlsDir } from '../identity/workspace-ca.js';
 
@@ -46,34 +46,21 @@ function render(names: readonly RevokedRecord[]): string {
 
 /** The revoked names, read afresh. */
 export async function revokedNames(home: string): Promise<ReadonlySet<string>> {
-  const file = revokedPath(home);
+  return namesIn(revokedPath(home));
+}
+
+async function namesIn(file: string): Promise<ReadonlySet<string>> {
   return new Set(parse(file, await readSecureFile(file)).map((n) => n.name));
 }
 
-const lastRead = new Map<string, { stamp: string; names: ReadonlySet<string> }>();
+const lastRead = createStatCache(namesIn);
 
 /**
  * The revoked names for a check on every peer call: the last reading is reused while the file
  * is the same file, unchanged, so a revocation written by the CLI counts from the next call.
  */
 export async function currentRevokedNames(home: string): Promise<ReadonlySet<string>> {
-  const file = revokedPath(home);
-  const stamp = fileStamp(file);
-  const cached = lastRead.get(file);
-  if (cached !== undefined && stamp !== undefined && cached.stamp === stamp) return cached.names;
-  const names = await revokedNames(home);
-  if (stamp !== undefined) lastRead.set(file, { stamp, names });
-  else lastRead.delete(file);
-  return names;
-}
-
-function fileStamp(file: string): string | undefined {
-  try {
-    const info = statSync(file);
-    return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.mode}:${info.uid}`;
-  } catch {
-    return undefined;
-  }
+  return lastRead.read(revokedPath(home));
 }
 
 /** CA host: records `name` as revoked; false when it already was. */

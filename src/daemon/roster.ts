@@ -4,10 +4,10 @@
  * `cmdop peers add`, override them and are never touched by the daemon. The file is changed
  * under its lock and replaced atomically, so the CLI and the daemon never lose each other's edits.
  */
-import { statSync } from 'node:fs';
 import { z } from 'zod';
 import { updateStateFile } from '../config/file-lock.js';
 import { readSecureFile } from '../config/secure-file.js';
+import { createStatCache } from '../config/stat-cache.js';
 import { CmdopError } from '../errors.js';
 import { normalizeHostName } from '../identity/host-name.js';
 import { peersPath } from './paths.js';
@@ -31,26 +31,11 @@ const recordSchema = z
   .strict();
 const fileSchema = z.object({ version: z.literal(1), peers: z.array(recordSchema) }).strict();
 
+// Read on every peer call: the last reading is reused while the file is the same file, unchanged.
+const lastRead = createStatCache(async (file) => parseRoster(file, await readSecureFile(file)));
+
 export async function readRoster(home: string): Promise<readonly RosterRecord[]> {
-  const file = peersPath(home);
-  // Read on every peer call: reuse the last reading while the file is the same file, unchanged.
-  const stamp = rosterStamp(file);
-  const cached = lastRead.get(file);
-  if (cached !== undefined && stamp !== undefined && cached.stamp === stamp) return cached.records;
-  const records = parseRoster(file, await readSecureFile(file));
-  if (stamp !== undefined) lastRead.set(file, { stamp, records });
-  return records;
-}
-
-const lastRead = new Map<string, { stamp: string; records: readonly RosterRecord[] }>();
-
-function rosterStamp(file: string): string | undefined {
-  try {
-    const info = statSync(file);
-    return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.mode}:${info.uid}`;
-  } catch {
-    return undefined;
-  }
+  return lastRead.read(peersPath(home));
 }
 
 function parseRoster(file: string, text: string | undefined): readonly RosterRecord[] {

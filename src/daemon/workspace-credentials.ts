@@ -65,6 +65,11 @@ export async function currentCredentials(home: string, isCa: boolean): Promise<W
   return { api_keys: keys, oidc };
 }
 
+/** The workspace's OpenID provider alone (the OAuth path has no use for the key list). */
+export async function currentOidc(home: string, isCa: boolean): Promise<WorkspaceCredentials['oidc']> {
+  return isCa ? readOidcConfig(home) : (await cached.read(credentialsCachePath(home))).oidc;
+}
+
 /**
  * Joined host: stores what the CA host sent. The reply is the whole list: a key the CA host no
  * longer lists (its key file was moved away or restored from an older backup) is dropped. A
