@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { followAudit, parseSince, readAudit, type AuditFilter } from '../../src/audit/audit-reader.js';
+import { followAudit, parseSince, readAudit, type AuditFilter, type AuditReadProblem } from '../../src/audit/audit-reader.js';
 import { AUDIT_DECISIONS, type AuditRecord } from '../../src/audit/audit-record.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { openHostContext } from '../../src/cli/host-context.js';
@@ -36,14 +36,21 @@ export default class PermissionsAudit extends BaseCommand {
     const print = (record: AuditRecord): void => {
       process.stdout.write(`${this.jsonEnabled() ? JSON.stringify(record) : formatRecord(record)}\n`);
     };
-    const { records, problems } = await readAudit({ dir, filter: { ...filter, last: flags.lines } });
-    for (const problem of problems) process.stderr.write(`skipped ${problem.kind.replaceAll('_', ' ')} in ${problem.file} line ${problem.line}\n`);
-    records.forEach(print);
-    if (!flags.follow) return;
+    const report = (problem: AuditReadProblem): void => {
+      process.stderr.write(`skipped ${problem.kind.replaceAll('_', ' ')} in ${problem.file} line ${problem.line}\n`);
+    };
+    if (!flags.follow) {
+      const { records, problems } = await readAudit({ dir, filter: { ...filter, last: flags.lines } });
+      problems.forEach(report);
+      records.forEach(print);
+      return;
+    }
     const controller = new AbortController();
     process.once('SIGINT', () => { controller.abort(); });
     process.once('SIGTERM', () => { controller.abort(); });
-    await followAudit({ dir, filter, signal: controller.signal, onRecord: print });
+    // The last -n records and what follows them come from one read, so a record written between
+    // the two is neither missed nor printed twice.
+    await followAudit({ dir, filter, backlog: flags.lines, signal: controller.signal, onRecord: print, onProblem: report });
   }
 }
 

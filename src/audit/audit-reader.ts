@@ -63,6 +63,12 @@ export interface FollowAuditOptions extends ReadAuditOptions {
   readonly onProblem?: ((problem: AuditReadProblem) => void) | undefined;
   /** How often to look for new lines; defaults to 250 ms. */
   readonly pollMs?: number | undefined;
+  /**
+   * Delivers the last N records already in the log (that pass the filter) first; defaults to 0,
+   * only what is appended after the call. They come from the same open file the following goes
+   * on reading, so a record written meanwhile is delivered once, neither lost nor twice.
+   */
+  readonly backlog?: number | undefined;
 }
 
 const PROBLEM_TEXT_MAX = 200;
@@ -124,10 +130,12 @@ export async function followAudit(options: FollowAuditOptions): Promise<void> {
     throw new CmdopError('invalid_input', `Invalid pollMs ${String(pollMs)}: it must be a positive number of milliseconds.`);
   }
   const keep = compileFilter(options.filter);
+  const backlog = checkLast(options.backlog) ?? 0;
   const { signal, onRecord } = options;
   const onProblem = options.onProblem ?? ((): void => undefined);
 
-  let current: OpenFile | undefined = await openAt(filePath, 'end');
+  let current: OpenFile | undefined =
+    backlog === 0 ? await openAt(filePath, 'end') : await openWithBacklog(options.dir, fileName, backlog, keep, onRecord, onProblem);
   try {
     while (!signal.aborted) {
       current ??= await openAt(filePath, 'start');
@@ -202,6 +210,51 @@ async function openAt(filePath: string, from: 'start' | 'end'): Promise<OpenFile
     await handle.close();
     throw readError(filePath, error);
   }
+}
+
+/**
+ * Opens the current file at its start, then reads the rotated files and the current file
+ * through that handle, and delivers the last `last` records that pass `keep`. The current file
+ * is opened first: a rotation right after moves it to `.1`, where it is recognised by its inode
+ * and not read twice, and the following loop then finds the new file as after any rotation.
+ */
+async function openWithBacklog(
+  dir: string,
+  fileName: string,
+  last: number,
+  keep: (record: AuditRecord) => boolean,
+  onRecord: (record: AuditRecord) => void,
+  onProblem: (problem: AuditReadProblem) => void,
+): Promise<OpenFile | undefined> {
+  const filePath = path.join(dir, fileName);
+  const current = await openAt(filePath, 'start');
+  let recent: AuditRecord[] = [];
+  const collect = (record: AuditRecord): void => {
+    recent.push(record);
+    // Trimmed in batches, so a long log costs linear time and at most 2N records of memory.
+    if (recent.length >= 2 * last) recent = recent.slice(recent.length - last);
+  };
+  try {
+    for (const name of await auditFiles(dir, fileName)) {
+      if (name === filePath) continue;
+      const file = await openAt(name, 'start');
+      if (file === undefined) continue;
+      try {
+        if (current !== undefined && file.dev === current.dev && file.ino === current.ino) continue;
+        await drain(file, keep, collect, onProblem);
+        flushTornTail(file, onProblem);
+      } finally {
+        await file.handle.close();
+      }
+    }
+    // An incomplete last line stays pending: it is delivered once its writer finishes it.
+    if (current !== undefined) await drain(current, keep, collect, onProblem);
+  } catch (error) {
+    await current?.handle.close();
+    throw error;
+  }
+  recent.slice(Math.max(0, recent.length - last)).forEach(onRecord);
+  return current;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { appendFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -217,6 +218,49 @@ describe('followAudit', () => {
     controller.abort();
     await following;
     expect(ids(seen)).toEqual(ids([makeRecord(2)]));
+  });
+
+  it('with a backlog, delivers the last N records across rotated files first, then what is appended, each once', async () => {
+    const before = Array.from({ length: 40 }, (_, i) => makeRecord(i, i % 3 === 0 ? { decision: 'deny' } : {}));
+    await writeRecords(before, { maxBytes: 4096, maxFiles: 20 });
+    const seen: AuditRecord[] = [];
+    const controller = new AbortController();
+    const following = followAudit({ dir, signal: controller.signal, pollMs: 10, backlog: 6, filter: { decision: 'deny' }, onRecord: (r) => seen.push(r) });
+    // Appended while the follower opens the log, before it reads: part of the backlog, and only there.
+    appendFileSync(path.join(dir, 'audit.log'), `${JSON.stringify(makeRecord(40, { decision: 'deny' }))}\n`);
+    await waitFor(() => seen.length >= 6);
+    const sink = await createAuditSink({ dir, maxBytes: 4096, maxFiles: 20 });
+    const after = [makeRecord(41, { decision: 'deny' }), makeRecord(42), makeRecord(43, { decision: 'deny' })];
+    for (const record of after) await sink.append(record);
+    await sink.close();
+    await waitFor(() => seen.some((r) => r.call_id === 'call-000043'));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // nothing more arrives
+    controller.abort();
+    await following;
+    const denies = [...before, makeRecord(40, { decision: 'deny' }), ...after].filter((r) => r.decision === 'deny');
+    expect(ids(seen)).toEqual(ids(denies.slice(denies.length - 8)));
+  });
+
+  it('with a backlog, holds back a half-written last line and delivers it once it is finished', async () => {
+    const records = [makeRecord(0), makeRecord(1), makeRecord(2)];
+    const line = `${JSON.stringify(records[2])}\n`;
+    await writeFile(path.join(dir, 'audit.log'), `${JSON.stringify(records[0])}\n${JSON.stringify(records[1])}\n${line.slice(0, 40)}`, { mode: 0o600 });
+    const seen: AuditRecord[] = [];
+    const problems: AuditReadProblem[] = [];
+    const controller = new AbortController();
+    const following = followAudit({ dir, signal: controller.signal, pollMs: 10, backlog: 20, onRecord: (r) => seen.push(r), onProblem: (p) => problems.push(p) });
+    await waitFor(() => seen.length >= 2);
+    await appendFile(path.join(dir, 'audit.log'), line.slice(40));
+    await waitFor(() => seen.length >= 3);
+    controller.abort();
+    await following;
+    expect(ids(seen)).toEqual(ids(records));
+    expect(problems).toEqual([]);
+  });
+
+  it('refuses a backlog that is not a whole number of records', async () => {
+    const controller = new AbortController();
+    await expect(followAudit({ dir, signal: controller.signal, backlog: -1, onRecord: () => undefined })).rejects.toMatchObject({ code: 'invalid_input' });
   });
 
   it('resolves promptly when aborted, even with a long poll interval', async () => {
