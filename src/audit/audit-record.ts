@@ -262,6 +262,9 @@ const REDACTIONS: readonly Redaction[] = [
   { pattern: /\bnpm_[A-Za-z0-9]{36}/g, replace: REDACTED },
   { pattern: /\bhf_[A-Za-z0-9]{30,}/g, replace: REDACTED }, // Hugging Face
   { pattern: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g, replace: REDACTED }, // JWT
+  // cmdop's own API keys, share links and join tokens (secret-token.ts): the prefix stays, so a
+  // reader still sees what kind of credential was passed.
+  { pattern: /\b(cmdop-(?:key|share|join)\.)(?!\[REDACTED\])[A-Za-z0-9_.-]+/g, replace: `$1${REDACTED}` },
   // HTTP credential headers: keep the scheme, drop the rest of the header value.
   {
     pattern: /\b((?:proxy-)?authorization\s*:\s*(?!(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?\[REDACTED\])(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?)[^\s'"][^'"\r\n]*/gi,

@@ -54,6 +54,10 @@ describe('redactTarget', () => {
     ['PEM private key', 'echo "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----" > k', `echo "${R}" > k`],
     ['JSON password field', '{"user":"bob","password":"hunter2"}', `{"user":"bob","password":"${R}"}`],
     ['inside sh -c "..."', 'sh -c "deploy --token abc123"', `sh -c "deploy --token ${R}"`],
+    ['cmdop share link', 'cmdop connect exec beta --share cmdop-share.eyJ2IjoxfQ.Q2x1ZV9zZWNyZXRfdmFsdWVfMzJfYnl0ZXNfbG9uZw -- ls', `cmdop connect exec beta --share cmdop-share.${R} -- ls`],
+    ['cmdop API key', "printf %s 'cmdop-key.eyJ2IjoxfQ.c2VjcmV0X3BhcnQ' | cmdop connect key set -", `printf %s 'cmdop-key.${R}' | cmdop connect key set -`],
+    ['cmdop API key in the environment', 'CMDOP_API_KEY=cmdop-key.eyJ2IjoxfQ.c2VjcmV0 cmdop whoami', `CMDOP_API_KEY=${R} cmdop whoami`],
+    ['cmdop join token', 'cmdop join cmdop-join.eyJ2IjoxfQ.c2VjcmV0X3BhcnQ --server 10.0.0.1:8470', `cmdop join cmdop-join.${R} --server 10.0.0.1:8470`],
   ];
 
   it.each(cases)('redacts %s', (_what, input, expected) => {
