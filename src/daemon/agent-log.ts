@@ -5,6 +5,7 @@
  */
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 import { basename, dirname } from 'node:path';
+import { redactTarget } from '../audit/audit-record.js';
 import { ensurePrivateDir } from '../config/cmdop-home.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -36,7 +37,7 @@ export async function openAgentLog(options: AgentLogOptions): Promise<AgentLog> 
   stream.on('error', () => undefined);
   const write = (level: LogLevel, msg: string, fields?: Readonly<Record<string, unknown>>): void => {
     if (level === 'debug' && options.debug !== true) return;
-    const line = `${JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }, errorReplacer)}\n`;
+    const line = `${JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }, logReplacer)}\n`;
     stream.write(line);
     if (options.echo === true) process.stderr.write(line);
   };
@@ -62,7 +63,12 @@ export async function openAgentLog(options: AgentLogOptions): Promise<AgentLog> 
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
+/**
+ * Errors become plain objects, and every string goes through the audit log's redaction: a rule
+ * or an error message can quote a command line, and a command line can hold a secret.
+ */
+function logReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return redactTarget(value);
   if (value instanceof Error) return { name: value.name, message: value.message, ...(value.stack === undefined ? {} : { stack: value.stack }) };
   return value;
 }
