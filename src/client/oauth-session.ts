@@ -194,8 +194,9 @@ export async function oauthAccessToken(home: string): Promise<string> {
     const reply = await localRequest<OauthTokenReply>({ home, timeoutMs: 15_000 }, LOCAL_ROUTES.oauthToken);
     return reply.access_token;
   } catch (error) {
-    // No daemon here (or an older one): this process refreshes by itself.
-    if (!(error instanceof CmdopError) || (error.code !== 'unavailable' && error.code !== 'invalid_input')) throw error;
+    // No daemon here (or an older one), or a daemon that sees no session (started where another
+    // secret store answered, say without the desktop's keyring): this process refreshes by itself.
+    if (!(error instanceof CmdopError) || (error.code !== 'unavailable' && error.code !== 'invalid_input' && error.code !== 'config')) throw error;
   }
   return (await freshAccessToken(home)).accessToken;
 }

@@ -41,6 +41,8 @@ export interface TestOidcProvider {
   readonly audience: string;
   /** How many times its JWKS document was fetched. */
   readonly jwksRequests: number;
+  /** How many requests reached its token endpoint (device-code polls and refreshes alike). */
+  readonly tokenRequests: number;
   /** The user's side of the device flow: enter `userCode`, confirm, sign in as `subject`. */
   approve(userCode: string, subject: string): Promise<void>;
   /** The user enters `userCode` and presses Abort on the confirmation page. */
@@ -74,6 +76,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   const stranger = await createSigningKey('stranger');
   let keys = options.jwks ?? [await createSigningKey()];
   let jwksRequests = 0;
+  let tokenRequests = 0;
 
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -131,6 +134,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', issuer).pathname;
     if (path === '/jwks') jwksRequests += 1;
+    if (path === '/token') tokenRequests += 1;
     const current = provider;
     if (path.startsWith('/interaction/')) {
       loginPage(current, audience, req, res).catch((error: unknown) => {
@@ -146,6 +150,9 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     issuer,
     clientId,
     audience,
+    get tokenRequests() {
+      return tokenRequests;
+    },
     get jwksRequests() {
       return jwksRequests;
     },
