@@ -57,6 +57,11 @@ export class CmdopError extends Error {
   }
 }
 
+/** True for one of the codes above: for a code that arrives from another process. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(EXIT_CODES, value);
+}
+
 export function exitCodeFor(code: ErrorCode): number {
   return EXIT_CODES[code];
 }

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { openHostContext } from '../../src/cli/host-context.js';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { requireUnlocked } from '../../src/identity/machine-password.js';
 import { setConfigValue, type ConfigChange } from '../../src/config/config-file.js';
 
 export default class ConfigSet extends BaseCommand {

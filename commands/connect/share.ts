@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { parseDuration } from '../../src/cli/duration.js';
-import { requireUnlocked } from '../../src/cli/password-guard.js';
+import { requireUnlocked } from '../../src/identity/machine-password.js';
 import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { loadMembership } from '../../src/daemon/membership.js';
 import { RESERVED_NAMES, reachableAddress } from '../../src/daemon/workspace.js';

@@ -11,7 +11,8 @@ export default class PermissionsAnswer extends BaseCommand {
     'ID is the prompt id from `cmdop permissions pending` or `cmdop permissions prompts --json`.',
     '--scope applies to allow: once (this call only, the default), session (a session rule for exactly this target, until the daemon restarts) or global (a rule in permissions.yaml for exactly this target).',
     'A deny answers this one call; to deny such calls from now on, add a rule with `cmdop permissions deny`.',
-    'Exit code 4 when no prompt with that id is waiting (already answered, withdrawn or expired).',
+    'With a machine password set, an allow for the session or global scope adds a rule and needs an unlocked machine (cmdop password unlock); once and deny do not.',
+    'Exit code 3 when the machine is locked and the answer would add a rule; 4 when no prompt with that id is waiting (already answered, withdrawn or expired).',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> permissions answer 3f9c0e1d2b7a4c5e8f90a1b2c3d4e5f6 allow',

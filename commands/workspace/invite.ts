@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../src/cli/base-command.js';
+import { requireUnlocked } from '../../src/identity/machine-password.js';
 import { parseDuration } from '../../src/cli/duration.js';
 import { resolveCmdopHome } from '../../src/config/cmdop-home.js';
 import { loadConfig } from '../../src/config/config-file.js';
@@ -11,6 +12,7 @@ export default class WorkspaceInvite extends BaseCommand {
     'The token carries the CA fingerprint, so the joining host can check it talks to this',
     'workspace, and the address to join through (agent.listen unless --address is given).',
     'It joins one host once, before it expires. Treat it as a secret.',
+    'With a machine password set, this needs an unlocked CLI (cmdop password unlock); a locked one exits 3.',
   ].join('\n');
   static override examples = ['<%= config.bin %> workspace invite', '<%= config.bin %> workspace invite --ttl 2h --json', '<%= config.bin %> workspace invite --address 10.0.0.5:8470'];
   static override flags = {
@@ -22,6 +24,8 @@ export default class WorkspaceInvite extends BaseCommand {
     const { flags } = await this.parse(WorkspaceInvite);
     const ttlMs = parseDuration(flags.ttl, '--ttl');
     const home = resolveCmdopHome();
+    // A token lets a new host into the workspace: with a machine password set, only an unlocked CLI mints one.
+    await requireUnlocked(home);
     // The running daemon knows the port it really listens on (agent.listen may say port 0);
     // agent.listen as written is the fallback, so a port-0 address is refused by name.
     const address = flags.address ?? (await reachableAddress(home)) ?? (await loadConfig(home)).agent.listen;

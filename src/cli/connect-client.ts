@@ -10,7 +10,7 @@ import { CmdopError } from '../errors.js';
 import { createClient, type CmdopClient } from '../client/local-client.js';
 import { resolveCredential } from '../client/credentials.js';
 import { callWithBearer } from '../client/remote-client.js';
-import { requireUnlocked } from './password-guard.js';
+import { requireUnlocked } from '../identity/machine-password.js';
 
 /** The flags every `connect` verb takes to choose its credential. */
 export const credentialFlags = {

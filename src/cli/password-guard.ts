@@ -1,6 +1,6 @@
 /**
  * The CLI side of the machine password (issue 4 §5): the guard that permission-changing and
- * host-calling commands run first, the audit wiring for password checks, and reading a
+ * host-calling commands run first (the daemon runs the same one), the audit wiring for password checks, and reading a
  * password from standard input (without echo on a terminal). A password is never taken from
  * the command line, where it would land in the shell history and the process list.
  */
@@ -9,21 +9,7 @@ import { createAuditRecord } from '../audit/audit-record.js';
 import { createAuditSink } from '../audit/audit-sink.js';
 import { logsDir } from '../config/cmdop-home.js';
 import { CmdopError } from '../errors.js';
-import { PASSWORD_MAX_LENGTH, passwordStatus, type PasswordAction, type PasswordAttemptRecorder } from '../identity/machine-password.js';
-
-/**
- * Throws CmdopError('denied') when a machine password is set and no unlock session is valid;
- * returns quietly when no password is set or the machine is unlocked.
- */
-export async function requireUnlocked(home: string, now: Date = new Date()): Promise<void> {
-  const status = await passwordStatus(home, { now: () => now });
-  if (status.set && !status.unlocked) {
-    throw new CmdopError('denied', 'this machine is locked: run `cmdop password unlock` first', {
-      hint: 'A machine password guards permission changes and calls to other hosts here; an unlock lasts 15 minutes unless --ttl says otherwise.',
-      details: { locked: true },
-    });
-  }
-}
+import { PASSWORD_MAX_LENGTH, type PasswordAction, type PasswordAttemptRecorder } from '../identity/machine-password.js';
 
 /** The audit tool name of each password check. */
 const AUDIT_TOOLS: Readonly<Record<PasswordAction, string>> = {

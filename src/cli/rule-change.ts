@@ -6,7 +6,7 @@ import { loadConfig } from '../config/config-file.js';
 import { addRule, revokeRule, setMode, updatePermissions, type PermissionsDoc } from '../config/permissions-file.js';
 import type { Mode, RuleEffect } from '../gate/types.js';
 import { openHostContext, refuseBrokenTests } from './host-context.js';
-import { requireUnlocked } from './password-guard.js';
+import { requireUnlocked } from '../identity/machine-password.js';
 
 export interface RuleChangeResult {
   readonly action: 'add' | 'revoke' | 'mode';

@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { resolveCmdopHome, runDir } from '../config/cmdop-home.js';
 import { readSecureFile } from '../config/secure-file.js';
-import { CmdopError, systemErrorCode, type CmdopErrorOptions, type ErrorCode } from '../errors.js';
+import { CmdopError, isErrorCode, systemErrorCode, type CmdopErrorOptions, type ErrorCode } from '../errors.js';
 import {
   HTTP_STATUS_OF,
   LOCAL_ROUTES,
@@ -445,11 +445,6 @@ function decodeReply(reply: RawReply): Record<string, unknown> {
   throw errorFromReply(reply.status, parsedOk ? parsed : undefined);
 }
 
-const ERROR_CODES = new Set<string>(Object.keys(HTTP_STATUS_OF));
-
-function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && ERROR_CODES.has(value);
-}
 
 /** Rebuilds the daemon's CmdopError from an ErrorReply, keeping code, message, hint and details. */
 function errorFromReply(status: number, body: unknown): CmdopError {

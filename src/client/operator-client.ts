@@ -109,7 +109,7 @@ function wrap(socket: OperatorSocket): OperatorConnection {
       if (waiter !== undefined) {
         replies.delete(event.id ?? '');
         if (event.type === 'answered') waiter.resolve({ id: event.id, ...(event.rule === undefined ? {} : { rule: event.rule }) });
-        else waiter.reject(answerError(event.id ?? '', event.message, shown.has(event.id ?? '')));
+        else waiter.reject(answerError(event, shown.has(event.id ?? '')));
       }
     }
     queue.push(event);
@@ -172,10 +172,11 @@ export async function postAnswer(endpoint: LocalEndpoint, answer: AnswerRequest)
   return localRequest<AnswerReply>(endpoint, LOCAL_ROUTES.answer, answer);
 }
 
-function answerError(id: string, message: string, stillShown: boolean): CmdopError {
-  // The channel's error event carries no code: a prompt that is not (or no longer) waiting is a not-found.
-  const code: ErrorCode = stillShown ? 'invalid_input' : 'not_found';
-  return new CmdopError(code, message, { hint: 'List the waiting prompts with `cmdop permissions pending`.', details: { id } });
+function answerError(event: { readonly id?: string; readonly message: string; readonly code?: ErrorCode }, stillShown: boolean): CmdopError {
+  const id = event.id ?? '';
+  // A daemon of before the error event carried its code: a prompt no longer waiting is a not-found.
+  const code: ErrorCode = event.code ?? (stillShown ? 'invalid_input' : 'not_found');
+  return new CmdopError(code, event.message, { hint: 'List the waiting prompts with `cmdop permissions pending`.', details: { id } });
 }
 
 function connectError(endpoint: LocalEndpoint, error: unknown): CmdopError {

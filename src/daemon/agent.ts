@@ -20,10 +20,11 @@ import { exactRule, parseRule } from '../gate/rule-grammar.js';
 import type { ToolName } from '../gate/types.js';
 import { loadHostIdentity, verifyHostCert, type HostIdentity } from '../identity/host-cert.js';
 import { createLocalToken } from '../identity/local-token.js';
+import { requireUnlocked } from '../identity/machine-password.js';
 import { caFingerprint, tlsDir } from '../identity/workspace-ca.js';
 import { createFsPathResolver } from '../platform/fs-path-resolver.js';
 import { createMeshServer, type MeshServer, type RefusedCall } from '../transport/grpc-server.js';
-import type { AnswerReply, CallReply, CallRequest, OauthTokenReply, PeersReply, StatusReply } from '../transport/local-api.js';
+import type { AnswerReply, AnswerRequest, CallReply, CallRequest, OauthTokenReply, PeersReply, StatusReply } from '../transport/local-api.js';
 import { createLocalServer, type LocalServer } from '../transport/local-server.js';
 import { hostPrincipal } from '../transport/peer-identity.js';
 import { attachOperatorChannel } from '../transport/operator-channel.js';
@@ -39,7 +40,7 @@ import { acquirePidFile } from './pid-file.js';
 import { createPeerDirectory, type PeerDirectory } from './peer-directory.js';
 import { auditRefusal, createRefusalWindow } from './refusal-log.js';
 import { createPolicySource } from './policy-source.js';
-import { createPromptBroker } from './prompt-broker.js';
+import { createPromptBroker, toAnswerReply, type AnswerResult } from './prompt-broker.js';
 import { callLocally, callPeer } from './local-calls.js';
 import { initWorkspace } from './workspace.js';
 import { startRenewal } from './renewal.js';
@@ -146,6 +147,16 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
   cleanup.unshift(() => {
     broker.close();
   });
+  /**
+   * Both ways of answering a prompt (the local API and the operator channel) come here. An
+   * allow for the session or always adds a rule, so it is a permission change: with a machine
+   * password set it needs an unlocked machine. Deny and allow-once are the operator's answer to
+   * one call and are always taken.
+   */
+  const answerPrompt = async (request: AnswerRequest): Promise<AnswerResult> => {
+    if (request.decision === 'allow' && request.scope !== undefined && request.scope !== 'once') await requireUnlocked(home);
+    return broker.answer(request);
+  };
   const counters = { served: 0 };
   const deps: GateDeps = { home, gate, policies, audit: () => audit, prompts: broker, self, log, counters };
   const identityRef = { current: identity };
@@ -213,7 +224,9 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
         stopRequested('asked to stop over the local socket');
         return Promise.resolve();
       },
-      call: (request: CallRequest, signal: AbortSignal): Promise<CallReply> => {
+      call: async (request: CallRequest, signal: AbortSignal): Promise<CallReply> => {
+        // A local caller with the token (the CLI, the SDK, an agent) calls hosts only while unlocked.
+        await requireUnlocked(home);
         const target = request.host.toLowerCase();
         if (target === hostName || target === 'localhost' || target === 'self') {
           const caller: Caller = { kind: 'local' };
@@ -225,19 +238,17 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
       sessionRules: () => policies.sessionRules(),
       pending: () => ({ operators_connected: broker.operators(), prompts: broker.pending() }),
       oauthToken: async (): Promise<OauthTokenReply> => {
+        await requireUnlocked(home);
         const fresh = await freshAccessToken(home);
         return { access_token: fresh.accessToken, expires_at: fresh.expiresAt.toISOString(), subject: fresh.subject };
       },
-      answer: (request): Promise<AnswerReply> => {
-        const answered = broker.answer(request);
-        return Promise.resolve({ id: request.id, decision: answered.decision, scope: answered.scope, ...(answered.rule === undefined || answered.decision === 'deny' || answered.scope === 'once' ? {} : { rule: answered.rule }) });
-      },
+      answer: async (request): Promise<AnswerReply> => toAnswerReply(await answerPrompt(request)),
     },
     onInternalError: (error) => {
       log.error('a local request failed unexpectedly', { error });
     },
   });
-  const operators = attachOperatorChannel(local.server, { token, broker });
+  const operators = attachOperatorChannel(local.server, { token, broker: { attach: (listener) => broker.attach(listener), answer: answerPrompt } });
   cleanup.unshift(() => local.close(DRAIN_MS));
   cleanup.unshift(() => operators.close());
 

@@ -237,6 +237,22 @@ export async function isUnlocked(home: string, now: Date = new Date()): Promise<
 }
 
 /**
+ * Throws CmdopError('denied') when a machine password is set and no unlock session is valid;
+ * returns quietly when no password is set or the machine is unlocked. The CLI runs it before
+ * changing permissions or calling hosts, and the daemon before a local caller calls a host,
+ * takes an OAuth token, or answers a prompt with a rule.
+ */
+export async function requireUnlocked(home: string, now: Date = new Date()): Promise<void> {
+  const status = await passwordStatus(home, { now: () => now });
+  if (status.set && !status.unlocked) {
+    throw new CmdopError('denied', 'this machine is locked: run `cmdop password unlock` first', {
+      hint: 'A machine password guards permission changes and calls to other hosts here; an unlock lasts 15 minutes unless --ttl says otherwise.',
+      details: { locked: true },
+    });
+  }
+}
+
+/**
  * Checks `password` and, when right, starts an unlock session of `ttlMs` in `run/unlock.json`.
  * A wrong password is CmdopError('denied'); any attempt during the delay that follows a wrong
  * one is CmdopError('rate_limited'), without the password being checked at all.

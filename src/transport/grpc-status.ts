@@ -5,7 +5,7 @@
  * A stack trace never leaves the host.
  */
 import { Metadata, status as GrpcStatus, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { CmdopError, type ErrorCode } from '../errors.js';
+import { CmdopError, isErrorCode, type ErrorCode } from '../errors.js';
 
 /** Trailer carrying the CmdopError code of a failed call. */
 export const CODE_TRAILER = 'x-cmdop-code';
@@ -57,11 +57,6 @@ export const CMDOP_CODE_FOR: Readonly<Partial<Record<GrpcStatus, ErrorCode>>> = 
   [GrpcStatus.DATA_LOSS]: 'internal',
 });
 
-const ERROR_CODES: readonly ErrorCode[] = ['internal', 'invalid_input', 'denied', 'not_found', 'tool_failed', 'config', 'unavailable', 'rate_limited'];
-
-function isErrorCode(value: unknown): value is ErrorCode {
-  return ERROR_CODES.some((code) => code === value);
-}
 
 /**
  * Turns a CmdopError into the status a server sends. A refusal made while authenticating the

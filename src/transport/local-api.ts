@@ -213,7 +213,7 @@ export type OperatorEvent =
   | { readonly type: 'prompt'; readonly prompt: PendingPrompt }
   | { readonly type: 'resolved'; readonly id: string; readonly outcome: PromptOutcome }
   | { readonly type: 'answered'; readonly id: string; readonly rule?: string }
-  | { readonly type: 'error'; readonly id?: string; readonly message: string };
+  | { readonly type: 'error'; readonly id?: string; readonly message: string; readonly code?: CmdopErrorCode };
 
 /** Operator channel, operator → daemon. */
 export type OperatorMessage = { readonly type: 'answer' } & AnswerRequest;

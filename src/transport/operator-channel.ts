@@ -10,7 +10,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { z } from 'zod';
-import { CmdopError } from '../errors.js';
+import { CmdopError, isErrorCode } from '../errors.js';
 import { checkLocalToken } from '../identity/local-token.js';
 import { OPERATOR_PATH, type AnswerRequest, type AnswerScope, type OperatorEvent, type OperatorMessage, type PendingPrompt } from './local-api.js';
 
@@ -21,8 +21,15 @@ export const OPERATOR_MAX_PAYLOAD = 64 * 1024;
 export interface OperatorBroker {
   /** Attaches one operator; the listener gets a snapshot at once, then every event. Returns the detach function. */
   attach(listener: (event: OperatorEvent) => void): () => void;
-  /** Settles a prompt; throws CmdopError('not_found' | 'invalid_input') when it cannot. */
-  answer(request: AnswerRequest): { readonly prompt: PendingPrompt; readonly scope: AnswerScope; readonly rule?: string | undefined };
+  /** Settles a prompt; throws (or rejects with) CmdopError('not_found' | 'invalid_input' | 'denied') when it cannot. */
+  answer(request: AnswerRequest): OperatorAnswer | Promise<OperatorAnswer>;
+}
+
+/** What a settled answer reports back. */
+export interface OperatorAnswer {
+  readonly prompt: PendingPrompt;
+  readonly scope: AnswerScope;
+  readonly rule?: string | undefined;
 }
 
 /** Options for {@link attachOperatorChannel}. */
@@ -105,7 +112,7 @@ export function attachOperatorChannel(server: Server, options: OperatorChannelOp
     ws.on('pong', () => alive.set(ws, true));
     ws.on('error', () => undefined);
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      send(handleMessage(data, isBinary));
+      void handleMessage(data, isBinary).then(send);
     });
     const detach = broker.attach(send);
     options.onOperator?.('connected', wss.clients.size);
@@ -115,7 +122,7 @@ export function attachOperatorChannel(server: Server, options: OperatorChannelOp
     });
   }
 
-  function handleMessage(data: RawData, isBinary: boolean): OperatorEvent {
+  async function handleMessage(data: RawData, isBinary: boolean): Promise<OperatorEvent> {
     if (isBinary) return { type: 'error', message: 'binary messages are not accepted; send JSON text' };
     let json: unknown;
     try {
@@ -132,12 +139,12 @@ export function attachOperatorChannel(server: Server, options: OperatorChannelOp
     }
     const message = parsed.data;
     try {
-      const answered = broker.answer({ id: message.id, decision: message.decision, ...(message.scope === undefined ? {} : { scope: message.scope }) });
+      const answered = await broker.answer({ id: message.id, decision: message.decision, ...(message.scope === undefined ? {} : { scope: message.scope }) });
       return { type: 'answered', id: message.id, ...(answered.rule === undefined ? {} : { rule: answered.rule }) };
     } catch (error) {
       // A CmdopError's message is written for the operator; anything else stays inside the daemon.
-      const text = error instanceof CmdopError && error.code !== 'internal' ? error.message : 'the daemon could not take the answer';
-      return { type: 'error', id: message.id, message: text };
+      if (error instanceof CmdopError && error.code !== 'internal') return { type: 'error', id: message.id, message: error.message, code: error.code };
+      return { type: 'error', id: message.id, message: 'the daemon could not take the answer' };
     }
   }
 
@@ -265,7 +272,7 @@ const operatorEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('prompt'), prompt: promptSchema }),
   z.object({ type: z.literal('resolved'), id: z.string(), outcome: outcomeSchema }),
   z.object({ type: z.literal('answered'), id: z.string(), rule: z.string().optional() }),
-  z.object({ type: z.literal('error'), id: z.string().optional(), message: z.string() }),
+  z.object({ type: z.literal('error'), id: z.string().optional(), message: z.string(), code: z.string().refine(isErrorCode).optional() }),
 ]);
 
 /**

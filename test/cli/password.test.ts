@@ -136,6 +136,18 @@ describe('a locked machine', () => {
     const exec = await cmdop(['connect', 'exec', 'somehost', '--json', '--', 'true']);
     expect(exec.code).toBe(3);
     expect(json(exec)).toMatchObject({ ran: false });
+    // Nor let a host in, evict one, revoke a key, or move where a host name is reached.
+    const membership = await Promise.all([
+      cmdop(['workspace', 'invite']),
+      cmdop(['workspace', 'revoke', 'build-2']),
+      cmdop(['workspace', 'keys', 'revoke', 'ci']),
+      cmdop(['peers', 'add', 'build-2', '--address', '10.0.0.7:8470']),
+      cmdop(['peers', 'remove', 'build-2']),
+    ]);
+    for (const run of membership) {
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/locked.*cmdop password unlock/);
+    }
     // Reading stays open.
     expect((await cmdop(['permissions', 'list'])).code).toBe(0);
     expect((await cmdop(['password', 'unlock'], `${PASSWORD}\n`)).code).toBe(0);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestInput } from '../../src/audit/audit-record.js';
-import { createPasswordAuditor, requireUnlocked } from '../../src/cli/password-guard.js';
+import { createPasswordAuditor } from '../../src/cli/password-guard.js';
 import { CmdopError } from '../../src/errors.js';
 import {
   backoffDelayMs,
@@ -12,6 +12,7 @@ import {
   lock,
   passwordPath,
   passwordStatus,
+  requireUnlocked,
   setPassword,
   unlock,
   unlockSessionPath,

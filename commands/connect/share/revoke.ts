@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../../src/cli/base-command.js';
-import { requireUnlocked } from '../../../src/cli/password-guard.js';
+import { requireUnlocked } from '../../../src/identity/machine-password.js';
 import { resolveCmdopHome } from '../../../src/config/cmdop-home.js';
 import { CmdopError } from '../../../src/errors.js';
 import { revokeAllShares, revokeShare, type ShareInfo } from '../../../src/identity/share-link.js';

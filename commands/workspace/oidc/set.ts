@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../../src/cli/base-command.js';
-import { requireUnlocked } from '../../../src/cli/password-guard.js';
+import { requireUnlocked } from '../../../src/identity/machine-password.js';
 import { resolveCmdopHome } from '../../../src/config/cmdop-home.js';
 import { validateOidcSettings } from '../../../src/identity/oidc.js';
 import { oidcConfigPath, writeOidcConfig, type OidcConfig } from '../../../src/identity/oidc-config.js';
