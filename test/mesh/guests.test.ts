@@ -4,7 +4,7 @@
  * token. Both are gated by the receiver like any remote caller and audited under their own
  * principal; expired, revoked, tampered and misdirected credentials are refused.
  */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectWithBearer } from '../../src/transport/grpc-client.js';
@@ -102,6 +102,19 @@ describe('workspace API keys', () => {
     const ran = await outside.run(['connect', 'exec', 'beta', '--', 'echo stored key']);
     expect(ran.code, ran.stderr).toBe(0);
     expect(auditFor(beta, 'key:laptop').some((l) => l.target === 'echo stored key')).toBe(true);
+
+    // A secrets file others can read is refused, not used: exit 6, naming the fix; nothing runs.
+    chmodSync(file, 0o644);
+    try {
+      const loose = await outside.run(['connect', 'exec', 'beta', '--', 'echo loose file']);
+      expect(loose.code, loose.stderr).toBe(6);
+      expect(loose.stderr).toContain(file);
+      expect(loose.stderr).toMatch(/chmod 600/);
+      expect(loose.stderr).not.toContain(key);
+      expect(beta.audit().some((l) => l.target === 'echo loose file')).toBe(false);
+    } finally {
+      chmodSync(file, 0o600);
+    }
   });
 
   it('a key revoked on the CA host is refused by beta mid-session, within a few announce intervals', async () => {
@@ -122,21 +135,34 @@ describe('workspace API keys', () => {
     );
   });
 
-  it('an expired key is refused', async () => {
+  it('an expired key is refused by the host it is presented to, and by the CA host', async () => {
     const key = await createKey('short', ['--ttl', '2s']);
     await new Promise((r) => setTimeout(r, 2_500));
-    const r = await outside.run(['connect', 'exec', 'beta', '--', 'echo late'], { env: { CMDOP_API_KEY: key } });
+    // Straight to beta (--address): beta itself must refuse it.
+    const r = await outside.run(['connect', 'exec', 'beta', '--address', beta.address, '--', 'echo late'], { env: { CMDOP_API_KEY: key } });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/expired/);
+    expect(r.stdout).toBe('');
+    await eventually('beta to audit the refusal', () =>
+      Promise.resolve(beta.audit().some((l) => l.source === 'identity' && l.decision === 'deny' && typeof l.reason === 'string' && l.reason.includes('"short"') && l.reason.includes('expired')) ? true : undefined),
+    );
+    expect(beta.audit().some((l) => l.target === 'echo late')).toBe(false);
+    const viaRoster = await outside.run(['connect', 'exec', 'beta', '--', 'echo late'], { env: { CMDOP_API_KEY: key } });
+    expect(viaRoster.code, viaRoster.stderr).toBe(3);
+    expect(viaRoster.stderr).toMatch(/expired/);
   });
 
   it('a tampered key (its name changed) is refused by the host; a key of another workspace never reaches it', async () => {
     const key = await createKey('honest');
     const forged = tamper(key, 'name', 'admin');
-    const r = await outside.run(['connect', 'exec', 'beta', '--', 'echo forged'], { env: { CMDOP_API_KEY: forged } });
+    const r = await outside.run(['connect', 'exec', 'beta', '--address', beta.address, '--', 'echo forged'], { env: { CMDOP_API_KEY: forged } });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/not one this workspace issued/);
+    await eventually('beta to audit the refusal', () =>
+      Promise.resolve(beta.audit().some((l) => l.source === 'identity' && typeof l.reason === 'string' && l.reason.includes('not one this workspace issued')) ? true : undefined),
+    );
     expect(auditFor(beta, 'key:admin')).toEqual([]);
+    expect(beta.audit().some((l) => l.target === 'echo forged')).toBe(false);
     const foreign = tamper(key, 'fp', 'a'.repeat(64));
     const f = await outside.run(['connect', 'exec', 'beta', '--', 'echo foreign'], { env: { CMDOP_API_KEY: foreign } });
     expect(f.code, f.stderr).toBe(3);
@@ -199,6 +225,27 @@ describe('share links', () => {
     } finally {
       own.close();
     }
+  });
+
+  it('an expired link is refused by its own host, and audited there', async () => {
+    const share = (await beta.json<Share>(['connect', 'share', 'beta', '--ttl', '1h'])).body;
+    const guest = makeHost('guest3', '127.0.0.46', root);
+    mkdirSync(guest.home, { recursive: true, mode: 0o700 });
+    expect((await guest.run(['connect', 'exec', 'beta', '--share', share.token, '--', 'echo in time'])).code).toBe(0);
+    // An hour cannot pass in a test: beta's record of the link is moved an hour back instead,
+    // as it stands once the hour is over. The token the guest holds is unchanged.
+    const file = join(beta.home, 'shares.json');
+    const text = readFileSync(file, 'utf8');
+    const past = new Date(Date.now() - 1_000).toISOString();
+    writeFileSync(file, text.replace(`"expires_at": "${share.expires_at}"`, `"expires_at": "${past}"`));
+    expect(readFileSync(file, 'utf8')).toContain(past);
+    const late = await guest.run(['connect', 'exec', 'beta', '--share', share.token, '--', 'echo too late']);
+    expect(late.code, late.stderr).toBe(3);
+    expect(late.stderr).toMatch(/expired/);
+    expect(beta.audit().some((l) => l.target === 'echo too late')).toBe(false);
+    await eventually('beta to audit the refusal', () =>
+      Promise.resolve(beta.audit().some((l) => l.source === 'identity' && typeof l.reason === 'string' && l.reason.includes(share.id) && l.reason.includes('expired')) ? true : undefined),
+    );
   });
 
   it('share revoke ID and --all end the guests at once', async () => {
