@@ -34,8 +34,9 @@ export interface DoctorResult {
 export default class Doctor extends BaseCommand {
   static override summary = "Check this host's state directory: the secret store in use and files others can read.";
   static override description = [
-    'Reports CMDOP_HOME, which secret store holds API keys and tokens (the OS keyring, or',
-    'CMDOP_HOME/secrets.json when no keyring is available) and why, and every file or directory',
+    'Reports CMDOP_HOME, which secret store holds API keys and tokens (the OS keyring, or when',
+    'no keyring is available CMDOP_HOME/ssh_workspaces.json for API keys and CMDOP_HOME/secrets.json',
+    'for OAuth tokens) and why, and every file or directory',
     'under CMDOP_HOME that is group/world accessible or owned by someone else, with the command',
     'that fixes it. run/ and tls/ must be 0700.',
     '',

@@ -13,7 +13,7 @@ export default class ConnectShare extends BaseCommand {
   static override summary = 'Mint a share link: a guest outside the workspace may call this host, through its gate, until it expires.';
   static override description = [
     "HOST is this host's name: a host's guests are let in by that host's own operator, so run the command on the host to share. The link is printed once; only a hash of it is kept, in CMDOP_HOME/shares.json (0600). It carries this host's name and address (the running daemon's, else agent.listen, unless --address is given) and the workspace CA fingerprint, and works on this host only, as the principal guest:ID, gated like any remote caller. Treat it like a password.",
-    'Exit codes: 0 minted; 2 a bad --ttl or --address, or HOST is not this host; 3 the machine is locked (cmdop password unlock); 6 this host is in no workspace yet.',
+    'Exit codes: 0 minted; 2 a bad --ttl or --address, or HOST is not this host; 3 the machine is locked (cmdop password unlock); 6 this host is in no workspace yet; 7 the address is unknown (agent.listen on port 0 and no daemon running): start it or give --address.',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> connect share build-box',

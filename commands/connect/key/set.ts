@@ -17,7 +17,7 @@ export default class ConnectKeySet extends BaseCommand {
   static override description = [
     'The key goes into the OS keyring, or into CMDOP_HOME/ssh_workspaces.json (0600) where no keyring is available. From then on the connect verbs call hosts with it (as key:NAME) unless --api-key, CMDOP_API_KEY or --workspace says otherwise; `cmdop whoami` shows the choice. The key is never printed.',
     'The key carries the workspace CA fingerprint (hosts are checked against it) and, from keys made by this version, the workspace name and the CA host\'s address.',
-    'Exit codes: 0 stored; 2 not an API key, or no workspace name to store it under; 6 the secret store cannot be used.',
+    'Exit codes: 0 stored; 2 not an API key, or no workspace name to store it under; 6 the secret store cannot be used (a loose or damaged file, a forced keyring that is not there); 7 the OS keyring stopped answering mid-write.',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> connect key set cmdop-key.eyJ2Ijox…',
