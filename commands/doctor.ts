@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BaseCommand } from '../src/cli/base-command.js';
+import { API_KEY_FILE } from '../src/client/workspace-keys.js';
 import { formatMode, resolveCmdopHome } from '../src/config/cmdop-home.js';
 import { CmdopError, systemErrorCode } from '../src/errors.js';
 import { openSecretStore } from '../src/identity/secret-store.js';
@@ -24,7 +25,8 @@ export interface DoctorResult {
   readonly ok: boolean;
   readonly cmdop_home: string;
   readonly cmdop_home_exists: boolean;
-  readonly secret_store: { readonly kind: 'keyring' | 'file'; readonly location: string; readonly reason: string } | null;
+  /** With the file store, `location` holds the OAuth tokens and `api_keys_location` the workspace API keys. */
+  readonly secret_store: { readonly kind: 'keyring' | 'file'; readonly location: string; readonly api_keys_location: string; readonly reason: string } | null;
   readonly directories: readonly { readonly path: string; readonly mode: string | null; readonly expected: '0700' }[];
   readonly scanned: number;
   readonly truncated: boolean;
@@ -66,7 +68,7 @@ async function diagnose(home: string): Promise<DoctorResult> {
   try {
     // The notice repeats the reason, which the report shows already.
     const store = await openSecretStore({ home });
-    secretStore = { kind: store.kind, location: store.location, reason: store.reason };
+    secretStore = { kind: store.kind, location: store.location, api_keys_location: store.kind === 'file' ? join(home, API_KEY_FILE) : store.location, reason: store.reason };
   } catch (error) {
     const failure = CmdopError.from(error, 'config');
     problems.push({ path: 'CMDOP_SECRET_STORE', problem: failure.message, fix: failure.hint ?? 'Unset CMDOP_SECRET_STORE.' });
@@ -161,7 +163,8 @@ function renderDoctor(result: DoctorResult): string {
   const lines: string[] = [];
   lines.push(`CMDOP_HOME    ${result.cmdop_home}${result.cmdop_home_exists ? '' : ' (does not exist yet)'}`);
   if (result.secret_store === null) lines.push('secret store  none (see below)');
-  else lines.push(`secret store  ${result.secret_store.kind}: ${result.secret_store.location}`, `              because ${result.secret_store.reason}`);
+  else if (result.secret_store.kind === 'keyring') lines.push(`secret store  keyring: ${result.secret_store.location}`, `              because ${result.secret_store.reason}`);
+  else lines.push(`secret store  file: ${result.secret_store.location} (OAuth tokens), ${result.secret_store.api_keys_location} (API keys)`, `              because ${result.secret_store.reason}`);
   for (const dir of result.directories) {
     const name = `${relative(result.cmdop_home, dir.path)}/`.padEnd(14);
     lines.push(`${name}${dir.mode ?? 'not created yet'}${dir.mode === null || dir.mode === dir.expected ? '' : ` (expected ${dir.expected})`}`);

@@ -22,7 +22,7 @@ interface Report {
   ok: boolean;
   cmdop_home: string;
   cmdop_home_exists: boolean;
-  secret_store: { kind: string; location: string; reason: string } | null;
+  secret_store: { kind: string; location: string; api_keys_location: string; reason: string } | null;
   directories: { path: string; mode: string | null; expected: string }[];
   scanned: number;
   truncated: boolean;
@@ -43,7 +43,7 @@ describe('cmdop doctor', () => {
     const text = await runCmdop(['doctor'], { home, env: FILE_STORE });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`CMDOP_HOME    ${home}\n`);
-    expect(text.stdout).toContain(`secret store  file: ${join(home, 'secrets.json')}\n              because CMDOP_SECRET_STORE=file`);
+    expect(text.stdout).toContain(`secret store  file: ${join(home, 'secrets.json')} (OAuth tokens), ${join(home, 'ssh_workspaces.json')} (API keys)\n              because CMDOP_SECRET_STORE=file`);
     expect(text.stdout).toMatch(/run\/ +0700\n/);
     expect(text.stdout).toMatch(/tls\/ +0700\n/);
     expect(text.stdout).toContain('No problems found.');
@@ -52,7 +52,7 @@ describe('cmdop doctor', () => {
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout) as Report;
     expect(report).toMatchObject({ ok: true, cmdop_home: home, cmdop_home_exists: true, truncated: false, problems: [] });
-    expect(report.secret_store).toEqual({ kind: 'file', location: join(home, 'secrets.json'), reason: 'CMDOP_SECRET_STORE=file' });
+    expect(report.secret_store).toEqual({ kind: 'file', location: join(home, 'secrets.json'), api_keys_location: join(home, 'ssh_workspaces.json'), reason: 'CMDOP_SECRET_STORE=file' });
     expect(report.directories).toEqual([
       { path: join(home, 'run'), mode: '0700', expected: '0700' },
       { path: join(home, 'tls'), mode: '0700', expected: '0700' },

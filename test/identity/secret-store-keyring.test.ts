@@ -187,7 +187,7 @@ describe('keyring secret store (gnome-keyring in a private D-Bus session)', () =
     requireKeyringTools();
     const result = await inKeyringSession([CMDOP_BIN, 'doctor', '--json'], { CMDOP_SECRET_STORE: 'keyring' });
     const report = JSON.parse(result.stdout) as { ok: boolean; secret_store: { kind: string; reason: string } };
-    expect(report.secret_store).toEqual({ kind: 'keyring', location: 'OS keyring (Secret Service)', reason: 'CMDOP_SECRET_STORE=keyring' });
+    expect(report.secret_store).toEqual({ kind: 'keyring', location: 'OS keyring (Secret Service)', api_keys_location: 'OS keyring (Secret Service)', reason: 'CMDOP_SECRET_STORE=keyring' });
     expect(result.stdout + result.stderr).not.toContain(SECRET);
     expect(result.code).toBe(0);
   });
