@@ -10,7 +10,7 @@ interface ListResult {
 export default class WorkspaceKeysList extends BaseCommand {
   static override summary = "List this CA host's workspace API keys.";
   static override description = [
-    "Shows each key's name, id, creation, last use (to the minute), expiry and revocation; never the key or its hash, which cannot be shown again.",
+    "Shows each key's name, id, creation, last use (to the minute), expiry and revocation; never the key or its hash, which cannot be shown again. Last use is a call to this, the CA host: other hosts verify keys from their own copy of the hashes and do not report back, so their audit logs say who called them.",
     'Exit codes: 0 listed (also when there are none); 6 the key file is damaged or not private.',
   ].join('\n\n');
   static override examples = ['<%= config.bin %> workspace keys list', '<%= config.bin %> workspace keys list --json'];
