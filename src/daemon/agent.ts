@@ -185,7 +185,7 @@ async function compose(home: string, log: AgentLog, cleanup: Cleanup[]): Promise
       },
     }),
     onRefused: (refused: RefusedCall) => {
-      const { write, suppressed } = refusals.admit(refused.peer);
+      const { write, suppressed } = refusals.admit(refused.peer, refused.reason);
       if (write) void auditRefusal(audit, log, { tool: toolOf(refused.method), reason: refused.reason, hostname: 'unauthenticated', user: `peer ${refused.peer}`, suppressed, from: 'address' });
     },
     onInternalError: (error: unknown, method: string) => {

@@ -130,9 +130,15 @@ describe('workspace API keys', () => {
     expect(refused.stderr).toMatch(/revoked/);
     expect(refused.stdout).toBe('');
     // Refused before the gate, and audited as an identity refusal.
-    await eventually('beta to audit the refusal', () =>
-      Promise.resolve(beta.audit().some((l) => l.source === 'identity' && typeof l.reason === 'string' && l.reason.includes('"revoke-me" was revoked')) ? true : undefined),
-    );
+    const refusalLines = (): number => beta.audit().filter((l) => l.source === 'identity' && typeof l.reason === 'string' && l.reason.includes('"revoke-me" was revoked')).length;
+    await eventually('beta to audit the refusal', () => Promise.resolve(refusalLines() > 0 ? true : undefined));
+    // The same refusal again from the same address, each on a new connection, is counted, not
+    // written again: a client cannot rotate the audit history away by retrying.
+    const written = refusalLines();
+    for (let i = 0; i < 3; i++) {
+      expect((await outside.run(['connect', 'exec', 'beta', '--address', beta.address, '--', 'echo again'], { env: { CMDOP_API_KEY: key } })).code).toBe(3);
+    }
+    expect(refusalLines()).toBe(written);
   });
 
   it('an expired key is refused by the host it is presented to, and by the CA host', async () => {
