@@ -152,7 +152,7 @@ describe('a locked machine', () => {
     expect((await cmdop(['permissions', 'list'])).code).toBe(0);
     expect((await cmdop(['password', 'unlock'], `${PASSWORD}\n`)).code).toBe(0);
     expect((await cmdop(['permissions', 'allow', 'execute_command(git status)'])).code).toBe(0);
-  });
+  }, 60_000);
 });
 
 describe('readPasswords', () => {

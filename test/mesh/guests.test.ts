@@ -115,7 +115,7 @@ describe('workspace API keys', () => {
     } finally {
       chmodSync(file, 0o600);
     }
-  });
+  }, 60_000);
 
   it('a key revoked on the CA host is refused by beta mid-session, within a few announce intervals', async () => {
     const key = await createKey('revoke-me');
