@@ -1,8 +1,9 @@
 /**
- * The CLI side of the machine password (issue 4 §5): the guard that permission-changing and
- * host-calling commands run first (the daemon runs the same one), the audit wiring for password checks, and reading a
- * password from standard input (without echo on a terminal). A password is never taken from
- * the command line, where it would land in the shell history and the process list.
+ * The CLI side of the machine password (issue 4 §5): the audit wiring for password checks, and
+ * reading a password from standard input (without echo on a terminal). The guard that
+ * permission-changing and host-calling commands run first, `requireUnlocked`, lives beside the
+ * password in identity/machine-password.ts, where the daemon uses it too. A password is never
+ * taken from the command line, where it would land in the shell history and the process list.
  */
 import { userInfo } from 'node:os';
 import { createAuditRecord } from '../audit/audit-record.js';

@@ -445,7 +445,6 @@ function decodeReply(reply: RawReply): Record<string, unknown> {
   throw errorFromReply(reply.status, parsedOk ? parsed : undefined);
 }
 
-
 /** Rebuilds the daemon's CmdopError from an ErrorReply, keeping code, message, hint and details. */
 function errorFromReply(status: number, body: unknown): CmdopError {
   const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
